@@ -1,0 +1,95 @@
+# Config handling and input functions: all Python logic of the rules lives here.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+from cnncompare.config import ConfigError, key_sorted, resolve_config
+
+try:
+    CFG = resolve_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+DATA = CFG["data_dir"].rstrip("/")
+RESULTS = CFG["results_dir"].rstrip("/")
+ENV = "../envs/cnncompare.yaml"
+REPORT_TEMPLATE = str(Path(workflow.basedir) / "report" / "report.html.j2")
+
+
+def data_path(name):
+    """A path under data_dir (downloads, prepared arrays, splits, their logs)."""
+    return f"{DATA}/{name}"
+
+
+def results_path(name):
+    """A path under results_dir."""
+    return f"{RESULTS}/{name}"
+
+
+def run_path(name):
+    """A file of one run, with the run's wildcards still in it."""
+    return f"{RESULTS}/runs/{{dataset}}/{{split}}/{{model}}/seed{{seed}}/{name}"
+
+
+REPORT = results_path("report.html")
+# Data sets fetched as an archive (the others are built locally, e.g. digits).
+ARCHIVE_DATASETS = {"cifar10"}
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    split="two|three",
+    model="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    seed="[0-9]+",
+
+
+def planned_runs():
+    """Every (dataset, split, model, seed) of the compare grid."""
+    grid = CFG["compare"]
+    return [
+        {"dataset": d, "split": s, "model": m, "seed": seed}
+        for d in grid["datasets"]
+        for s in grid["splits"]
+        for m in grid["models"]
+        for seed in grid["seeds"]
+    ]
+
+
+def run_files(name):
+    """`name` in every planned run's folder."""
+    return [run_path(name).format(**run) for run in planned_runs()]
+
+
+def dataset_archive(wildcards):
+    if wildcards.dataset in ARCHIVE_DATASETS:
+        return [data_path(f"downloads/{wildcards.dataset}.tar.gz")]
+    return []
+
+
+def prepare_params(wildcards):
+    # url and md5 identify the archive, which is this rule's input already.
+    block = CFG["datasets"][wildcards.dataset]
+    return key_sorted({k: v for k, v in block.items() if k not in ("url", "md5")})
+
+
+def split_params(wildcards):
+    return key_sorted(CFG["splits"]) if wildcards.split == "three" else {}
+
+
+def run_data(wildcards):
+    dataset = wildcards.dataset
+    return {
+        "train": data_path(f"{dataset}/train.npz"),
+        "test": data_path(f"{dataset}/test.npz"),
+        "classes": data_path(f"{dataset}/classes.json"),
+        "split": data_path(f"{dataset}/splits/{wildcards.split}.npz"),
+    }
+
+
+def model_params(wildcards):
+    return key_sorted(CFG["models"][wildcards.model])
+
+
+def job_resource(rule_name, key):
+    return CFG["resources"][rule_name][key]

@@ -1,0 +1,52 @@
+# One training job and one evaluation job per (dataset, split, model, seed).
+
+
+rule train_model:
+    input:
+        unpack(run_data),
+    output:
+        model=run_path("model.pt"),
+        history=run_path("history.csv"),
+        info=run_path("train.json"),
+    log:
+        run_path("train.log"),
+    benchmark:
+        run_path("train.benchmark.tsv")
+    conda:
+        ENV
+    threads: job_resource("train_model", "threads")
+    resources:
+        gpu=job_resource("train_model", "gpu"),
+        mem_mb=job_resource("train_model", "mem_mb"),
+        runtime=job_resource("train_model", "runtime"),
+    params:
+        model=model_params,
+        device=CFG["device"],
+    script:
+        "../scripts/train_model.py"
+
+
+rule evaluate_model:
+    input:
+        unpack(run_data),
+        model=run_path("model.pt"),
+        info=run_path("train.json"),
+    output:
+        metrics=run_path("metrics.json"),
+        confusion=run_path("confusion.csv"),
+    log:
+        run_path("evaluate.log"),
+    benchmark:
+        run_path("evaluate.benchmark.tsv")
+    conda:
+        ENV
+    threads: job_resource("evaluate_model", "threads")
+    resources:
+        gpu=job_resource("evaluate_model", "gpu"),
+        mem_mb=job_resource("evaluate_model", "mem_mb"),
+        runtime=job_resource("evaluate_model", "runtime"),
+    params:
+        model=model_params,
+        device=CFG["device"],
+    script:
+        "../scripts/evaluate_model.py"

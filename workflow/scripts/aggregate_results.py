@@ -1,0 +1,12 @@
+"""Rule aggregate_results: every run's metrics and history -> summary.csv, history.csv."""
+
+from cnncompare.aggregate import aggregate
+from cnncompare.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+aggregate(
+    list(snakemake.input.metrics),
+    list(snakemake.input.history),
+    snakemake.output.summary,
+    snakemake.output.history,
+)

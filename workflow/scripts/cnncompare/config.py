@@ -1,0 +1,224 @@
+"""Load, complete and check the workflow configuration.
+
+The JSON schema under workflow/schemas/ is the single source of truth: it
+validates, and its `default` values complete what the user left out. Every
+problem is reported at once, each naming the key, before any job runs.
+
+This module must stay importable without torch: the Snakefile imports it on
+every invocation, a dry run included.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from cnncompare.archs import KNOWN_ARCHS
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message lists every problem found."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def resolve_config(config: dict, schema: dict | None = None) -> dict:
+    """Return a completed copy of `config`, or raise ConfigError.
+
+    The input is not modified. Defaults are deep-copied at every place they
+    are used, so no two models ever share one mutable default.
+    """
+    schema = schema if schema is not None else load_schema()
+    resolved = copy.deepcopy(config)
+    if not isinstance(resolved, dict):
+        raise ConfigError("the configuration must be a mapping of keys to values")
+    _fill_defaults(resolved, schema, schema)
+    problems = _schema_problems(resolved, schema) + _semantic_problems(resolved)
+    if problems:
+        raise ConfigError(
+            "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    return resolved
+
+
+# --- defaults ----------------------------------------------------------------
+
+
+def _deref(node: dict, root: dict) -> dict:
+    """Follow a local `$ref` (only "#/$defs/..." is used), keeping sibling keys."""
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    target: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    merged = dict(target)
+    merged.update({k: v for k, v in node.items() if k != "$ref"})
+    return merged
+
+
+def _fill_defaults(value: dict, node: dict, root: dict) -> None:
+    node = _deref(node, root)
+    for key, sub in node.get("properties", {}).items():
+        sub = _deref(sub, root)
+        if "default" in sub:
+            default = copy.deepcopy(sub["default"])
+            if key not in value:
+                value[key] = default
+            elif isinstance(value[key], dict) and isinstance(default, dict):
+                # A partly given block keeps the default's other keys.
+                for dkey, dval in default.items():
+                    value[key].setdefault(dkey, dval)
+        if isinstance(value.get(key), dict):
+            _fill_defaults(value[key], sub, root)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, sub_value in value.items():
+            if key not in node.get("properties", {}) and isinstance(sub_value, dict):
+                _fill_defaults(sub_value, extra, root)
+
+
+# --- schema errors, told in the user's terms ---------------------------------
+
+
+def _key_path(path) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in path]
+    text = ".".join(parts).replace(".[", "[")
+    return text or "(top level)"
+
+
+def _looks_like_number(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        given = error.instance if isinstance(error.instance, dict) else {}
+        unknown = [k for k in given if k not in allowed]
+        lines = []
+        for key in unknown:
+            full = f"{where}.{key}" if error.absolute_path else key
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            lines.append(
+                f"{full}: unknown key{suggestion}; allowed keys: {', '.join(allowed)}"
+            )
+        return "\n  - ".join(lines)
+    if error.validator == "type":
+        expected = error.validator_value
+        value = error.instance
+        if expected == "number" and _looks_like_number(value) and "e" in value.lower():
+            return (
+                f"{where}: {value!r} is text, not a number: YAML reads numbers like 1e-3 "
+                f"as strings; write it with a dot and a signed exponent, e.g. 1.0e-3"
+            )
+        if expected in ("number", "integer") and _looks_like_number(value):
+            article = "an" if expected == "integer" else "a"
+            return f"{where}: {value!r} is text, not a number; {article} {expected} is expected, written without quotes"
+        return f"{where}: expected {expected}, got {type(value).__name__} {value!r}"
+    if error.validator == "enum":
+        choices = ", ".join(map(str, error.validator_value))
+        return f"{where}: {error.instance!r} is not one of: {choices}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        ops = {
+            "minimum": ">=",
+            "exclusiveMinimum": ">",
+            "maximum": "<=",
+            "exclusiveMaximum": "<",
+        }
+        return f"{where}: {error.instance!r} must be {ops[error.validator]} {error.validator_value}"
+    if error.validator == "pattern":
+        pattern_meaning = {
+            "^(https?|file)://": "a URL starting with https://, http:// or file://",
+            "^[0-9a-fA-F]{32}$": "an MD5 of 32 hexadecimal digits",
+        }
+        meaning = pattern_meaning.get(error.validator_value, f"text matching {error.validator_value}")
+        return f"{where}: {error.instance!r} is not {meaning}"
+    return f"{where}: {error.message}"
+
+
+# JSON Schema counts 2.0 as an integer; epochs, batch sizes and seeds must be true ints.
+_STRICT_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+)
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_STRICT_TYPES)
+
+
+def _schema_problems(config: dict, schema: dict) -> list[str]:
+    validator = _Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    return [_describe(e) for e in errors]
+
+
+# --- cross-key checks the schema cannot express ------------------------------
+
+
+def _unknown_name(kind: str, where: str, name: str, known) -> str:
+    known = sorted(known)
+    hint = difflib.get_close_matches(name, known, n=1)
+    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+    return f"{where}: unknown {kind} '{name}'{suggestion}; known: {', '.join(known) or 'none'}"
+
+
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _names(value) -> list:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _semantic_problems(config: dict) -> list[str]:
+    """Names that must refer to something. Written to survive a config that
+    already failed the schema, so that every mistake is reported in one go."""
+    problems = []
+    compare, datasets, models = (_mapping(config.get(k)) for k in ("compare", "datasets", "models"))
+    for i, name in enumerate(_names(compare.get("datasets"))):
+        if name not in datasets:
+            problems.append(_unknown_name("dataset", f"compare.datasets[{i}]", name, datasets))
+    for i, name in enumerate(_names(compare.get("models"))):
+        if name not in models:
+            problems.append(
+                _unknown_name("model (no block under models)", f"compare.models[{i}]", name, models)
+            )
+    for name, block in models.items():
+        arch = _mapping(block).get("arch")
+        if isinstance(arch, str) and arch not in KNOWN_ARCHS:
+            problems.append(_unknown_name("arch", f"models.{name}.arch", arch, KNOWN_ARCHS))
+    return problems
+
+
+# --- what jobs receive ---------------------------------------------------------
+
+
+def key_sorted(value: Any) -> Any:
+    """The same data with every mapping's keys in sorted order.
+
+    Snakemake compares params by their repr, so passing key-sorted params means
+    reordering keys in the YAML re-runs nothing.
+    """
+    if isinstance(value, dict):
+        return {k: key_sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [key_sorted(v) for v in value]
+    return value

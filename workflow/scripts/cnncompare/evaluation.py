@@ -1,0 +1,72 @@
+"""Evaluating a trained run: the tested weights on train, val and test, without
+augmentation, and the test confusion matrix. Separate from training so that a
+new metric re-runs this step, never the training."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+
+from cnncompare import costs
+from cnncompare.columns import METRIC_KEYS
+from cnncompare.fileio import atomic_path, read_json, write_json
+from cnncompare.models import build_model
+from cnncompare.training import choose_device, load_run_data, predict
+
+log = logging.getLogger(__name__)
+
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[i, j] = test images of class i predicted as class j."""
+    return np.bincount(true * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def write_confusion(path, matrix: np.ndarray, classes: list[str]) -> None:
+    import csv
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["true \\ predicted", *classes])
+            for name, row in zip(classes, matrix):
+                writer.writerow([name, *row.tolist()])
+
+
+def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
+                 threads: int, metrics_path, confusion_path) -> dict:
+    torch.set_num_threads(max(1, threads))
+    device = choose_device(device_setting)
+    info = read_json(train_info_path)
+    start = time.perf_counter()
+    data = load_run_data(data_dir, split_path, device)
+    model = build_model(block, len(data.classes)).to(device)
+    model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+
+    results = {}
+    for part in ("train", "val", "test"):
+        images, labels = data.parts[part]
+        loss, acc, predicted = predict(model, images, labels, block["eval_batch_size"])
+        results[part] = (loss, acc)
+        log.info("%s: loss %.4f accuracy %.4f on %d images", part, loss, acc, len(labels))
+    true = labels.cpu().numpy()
+    matrix = confusion_matrix(true, predicted.cpu().numpy(), len(data.classes))
+    write_confusion(confusion_path, matrix, data.classes)
+
+    metrics = dict(info)
+    for part, (loss, acc) in results.items():
+        metrics[f"{part}_loss"] = loss
+        metrics[f"{part}_acc"] = acc
+    metrics["eval_seconds"] = round(time.perf_counter() - start, 3)
+    metrics["eval_device"] = costs.device_name(device)
+    metrics["evaluated"] = (
+        f"weights of {info['tested_weights']}, on the whole train, val and test parts, "
+        "without augmentation"
+    )
+    ordered = {k: metrics.get(k) for k in METRIC_KEYS}
+    ordered.update({k: v for k, v in metrics.items() if k not in ordered})
+    write_json(metrics_path, ordered)
+    return ordered

@@ -1,0 +1,342 @@
+"""Training one run: load the arrays once onto the device, then epochs of
+batched augmentation, optimizer steps and validation, one history row each.
+
+Kept apart, as in torchvision's reference script: load_run_data,
+train_one_epoch, predict, fit, and train_run which ties them to files.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnncompare import costs
+from cnncompare.columns import HISTORY_COLUMNS
+from cnncompare.augment import augment_batch, to_float
+from cnncompare.datasets import load_prepared
+from cnncompare.fileio import atomic_path, read_json, write_csv, write_json
+from cnncompare.models import build_model, count_parameters
+from cnncompare.splits import PARTS, read_split
+
+log = logging.getLogger(__name__)
+
+
+
+# --- setup -----------------------------------------------------------------------------
+
+
+def choose_device(setting: str) -> torch.device:
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for, but torch sees no CUDA device")
+    if setting == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+
+
+def channel_stats(images: np.ndarray, chunk: int = 8192) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 NHWC images, scaled to [0, 1], in chunks
+    so a 50,000-image set never exists as float all at once."""
+    total = np.zeros(3)
+    squares = np.zeros(3)
+    for start in range(0, len(images), chunk):
+        block = images[start:start + chunk].reshape(-1, 3).astype(np.float64) / 255.0
+        total += block.sum(0)
+        squares += (block ** 2).sum(0)
+    count = len(images) * images.shape[1] * images.shape[2]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean ** 2, 1e-12))
+    return mean.tolist(), std.tolist()
+
+
+@dataclass
+class RunData:
+    """The parts of one split as uint8 NHWC images and int64 labels on the device."""
+
+    parts: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    classes: list[str]
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+
+    def size(self, part: str) -> int:
+        return len(self.parts[part][1])
+
+
+def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS) -> RunData:
+    """Read train.npz / test.npz once and move the split's parts onto the device."""
+    data_dir = Path(data_dir)
+    split = read_split(split_path)
+    sources = {}
+    for name in {split[p][0] for p in parts}:
+        sources[name] = load_prepared(data_dir, name)
+    loaded = {}
+    for part in parts:
+        source, indices = split[part]
+        images, labels = sources[source]
+        loaded[part] = (
+            torch.from_numpy(images[indices]).to(device),
+            torch.from_numpy(labels[indices]).to(device),
+        )
+    mean, std = channel_stats(sources[split["train"][0]][0][split["train"][1]])
+    return RunData(loaded, read_json(data_dir / "classes.json"), mean, std)
+
+
+# --- optimisation ------------------------------------------------------------------------
+
+
+def make_optimizer(model: nn.Module, block: dict) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    name = block["optimizer"]
+    if name == "sgd":
+        momentum = block["momentum"]
+        return torch.optim.SGD(
+            params, lr=block["lr"], momentum=momentum,
+            nesterov=block["nesterov"] and momentum > 0, weight_decay=block["weight_decay"],
+        )
+    if name == "adam":
+        return torch.optim.Adam(params, lr=block["lr"], weight_decay=block["weight_decay"])
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=block["lr"], weight_decay=block["weight_decay"])
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def lr_factor(schedule: str, step: int, total_steps: int, warmup_steps: int) -> float:
+    """Multiplier of the peak learning rate at optimizer step `step` (0-based)."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "step":
+        progress = step / total_steps
+        return 1.0 if progress < 0.5 else 0.1 if progress < 0.75 else 0.01
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    remaining = max(total_steps - warmup_steps, 1)
+    progress = (step - warmup_steps) / remaining
+    if schedule == "onecycle":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown schedule {schedule!r}")
+
+
+def make_scheduler(optimizer, block: dict, steps_per_epoch: int):
+    total = block["epochs"] * steps_per_epoch
+    warmup = min(int(round(block["warmup_epochs"] * steps_per_epoch)), total - 1)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(block["schedule"], step, total, warmup)
+    )
+
+
+def steps_per_epoch(n_images: int, batch_size: int) -> int:
+    # The last incomplete batch is dropped (a batch of one breaks batch norm);
+    # a set smaller than one batch is one step.
+    return max(1, n_images // batch_size)
+
+
+def train_one_epoch(model, images, labels, optimizer, scheduler, loss_fn, block, generator):
+    """One pass over the shuffled training part. Returns (loss, accuracy, images seen,
+    learning rate of the last step), loss and accuracy as running averages over the
+    epoch's augmented batches, read from the device once."""
+    model.train()
+    n = len(labels)
+    batch_size = min(block["batch_size"], n)
+    order = torch.randperm(n, device=labels.device, generator=generator)
+    loss_sum = torch.zeros((), device=labels.device)
+    correct = torch.zeros((), device=labels.device, dtype=torch.long)
+    seen = 0
+    for step in range(steps_per_epoch(n, batch_size)):
+        idx = order[step * batch_size:(step + 1) * batch_size]
+        x = augment_batch(images[idx], block["augment"], generator)
+        y = labels[idx]
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        lr = optimizer.param_groups[-1]["lr"]
+        optimizer.step()
+        scheduler.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+    return loss_sum.item() / seen, correct.item() / seen, seen, lr
+
+
+@torch.no_grad()
+def predict(model, images, labels, batch_size: int):
+    """(mean cross-entropy, accuracy, predicted labels) without augmentation."""
+    model.eval()
+    loss_sum = torch.zeros((), device=labels.device)
+    predictions = []
+    for start in range(0, len(labels), batch_size):
+        x = to_float(images[start:start + batch_size])
+        y = labels[start:start + batch_size]
+        logits = model(x)
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
+        predictions.append(logits.argmax(1))
+    predicted = torch.cat(predictions)
+    accuracy = (predicted == labels).sum().item() / len(labels)
+    return loss_sum.item() / len(labels), accuracy, predicted
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    tested_state: dict
+    best_epoch: int
+    tested_epoch: int
+    status: str
+    train_seconds: float
+    images_per_second: float
+
+
+def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "") -> FitResult:
+    """Train for block['epochs'] epochs, validating after each.
+
+    Stops early, with status 'diverged', at the first epoch whose training loss
+    is not finite. Keeps the weights of the best validation accuracy (or the
+    last epoch's, per block['keep_weights']).
+    """
+    train_x, train_y = data.parts["train"]
+    val_x, val_y = data.parts["val"]
+    optimizer = make_optimizer(model, block)
+    scheduler = make_scheduler(optimizer, block, steps_per_epoch(len(train_y), min(block["batch_size"], len(train_y))))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=block["label_smoothing"])
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    history, status = [], "completed"
+    best_acc, best_epoch, best_state = -1.0, 0, None
+    train_images, train_only_seconds, elapsed = 0, 0.0, 0.0
+    epochs = block["epochs"]
+    for epoch in range(1, epochs + 1):
+        _sync(device)
+        start = time.perf_counter()
+        train_loss, train_acc, seen, lr = train_one_epoch(
+            model, train_x, train_y, optimizer, scheduler, loss_fn, block, generator
+        )
+        _sync(device)
+        train_only_seconds += time.perf_counter() - start
+        train_images += seen
+        val_loss, val_acc, _ = predict(model, val_x, val_y, block["eval_batch_size"])
+        _sync(device)
+        seconds = time.perf_counter() - start
+        elapsed += seconds
+        history.append({
+            "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+            "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+            "epoch_seconds": seconds, "elapsed_seconds": elapsed,
+        })
+        left = (epochs - epoch) * elapsed / epoch
+        log.info(
+            "%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs  (%s left)",
+            label, epoch, epochs, train_loss, train_acc, val_loss, val_acc, lr, seconds, _duration(left),
+        )
+        if not math.isfinite(train_loss):
+            status = "diverged"
+            log.warning("%straining loss is %s at epoch %d: stopping, status diverged", label, train_loss, epoch)
+            break
+        if val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch
+            if block["keep_weights"] == "best":
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+    if block["keep_weights"] == "last" or best_state is None:
+        tested_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        tested_epoch = len(history)
+    else:
+        tested_state, tested_epoch = best_state, best_epoch
+    return FitResult(
+        history=history, tested_state=tested_state, best_epoch=best_epoch, tested_epoch=tested_epoch,
+        status=status, train_seconds=elapsed,
+        images_per_second=train_images / train_only_seconds if train_only_seconds else 0.0,
+    )
+
+
+def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
+              threads: int, model_path, history_path, info_path) -> dict:
+    """Train one run and write model.pt, history.csv and train.json."""
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    torch.set_num_threads(max(1, threads))
+    device = choose_device(device_setting)
+    seed_everything(seed)
+    label = "{dataset}/{split}/{model}/seed{seed}: ".format(**run)
+    log.info("%straining on %s, config %s", label, costs.device_name(device), block)
+
+    data = load_run_data(data_dir, split_path, device)
+    model = build_model(block, len(data.classes), data.mean, data.std).to(device)
+    params_total, params_trainable = count_parameters(model)
+    log.info(
+        "%s%d train, %d val, %d test images; %d parameters, %d trainable",
+        label, data.size("train"), data.size("val"), data.size("test"), params_total, params_trainable,
+    )
+    setup_seconds = time.perf_counter() - t0
+
+    result = fit(model, data, block, seed, device, label)
+
+    with atomic_path(model_path) as tmp:
+        torch.save(result.tested_state, tmp)
+    write_csv(history_path, result.history, HISTORY_COLUMNS)
+    info = {
+        **run,
+        "arch": block["arch"],
+        "status": result.status,
+        "epochs_planned": block["epochs"],
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "tested_epoch": result.tested_epoch,
+        "tested_weights": (
+            f"epoch {result.tested_epoch}, the best validation accuracy"
+            if block["keep_weights"] == "best" and result.tested_epoch == result.best_epoch
+            else f"epoch {result.tested_epoch}, the last one trained"
+        ),
+        "train_seconds": round(result.train_seconds, 3),
+        "setup_seconds": round(setup_seconds, 3),
+        "images_per_second": round(result.images_per_second, 1),
+        "peak_rss_mb": costs.peak_rss_mb(),
+        "peak_gpu_mem_mb": costs.peak_gpu_mem_mb(device),
+        "checkpoint_bytes": os.path.getsize(model_path),
+        "params_total": params_total,
+        "params_trainable": params_trainable,
+        "num_classes": len(data.classes),
+        "train_size": data.size("train"),
+        "val_size": data.size("val"),
+        "test_size": data.size("test"),
+        "device": costs.device_name(device),
+        "threads": torch.get_num_threads(),
+        "normalization": {"mean": data.mean, "std": data.std},
+        "started_at": started.isoformat(timespec="seconds"),
+        "versions": costs.versions(),
+        "config": copy.deepcopy(block),
+    }
+    write_json(info_path, info)
+    return info

@@ -1,0 +1,19 @@
+"""Rule evaluate_model: model.pt -> metrics.json and the test confusion.csv."""
+
+from pathlib import Path
+
+from cnncompare.evaluation import evaluate_run
+from cnncompare.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+evaluate_run(
+    data_dir=Path(snakemake.input.train).parent,
+    split_path=snakemake.input.split,
+    block=snakemake.params.model,
+    train_info_path=snakemake.input.info,
+    model_path=snakemake.input.model,
+    device_setting=snakemake.params.device,
+    threads=snakemake.threads,
+    metrics_path=snakemake.output.metrics,
+    confusion_path=snakemake.output.confusion,
+)

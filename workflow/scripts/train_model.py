@@ -1,0 +1,21 @@
+"""Rule train_model: one run -> model.pt, history.csv, train.json."""
+
+from pathlib import Path
+
+from cnncompare.logs import setup_logging
+from cnncompare.training import train_run
+
+setup_logging(snakemake.log[0])
+w = snakemake.wildcards
+train_run(
+    data_dir=Path(snakemake.input.train).parent,
+    split_path=snakemake.input.split,
+    block=snakemake.params.model,
+    run={"dataset": w.dataset, "split": w.split, "model": w.model, "seed": int(w.seed)},
+    seed=int(w.seed),
+    device_setting=snakemake.params.device,
+    threads=snakemake.threads,
+    model_path=snakemake.output.model,
+    history_path=snakemake.output.history,
+    info_path=snakemake.output.info,
+)
