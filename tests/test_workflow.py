@@ -1,0 +1,174 @@
+"""The whole DAG, run by Snakemake itself, on a tiny archive in the real CIFAR-10 format."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, planned_jobs, snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+RUNS = [("two", "custom_cnn"), ("three", "custom_cnn")]
+RUN_FILES = ["model.pt", "history.csv", "train.json", "metrics.json", "confusion.csv", "train.log", "evaluate.log"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, cifar_archive):
+    """One complete run of the workflow on both splits; later tests only plan on top of it."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = tiny_config(workdir, cifar_archive)
+    configfile = write_config(workdir / "config.yaml", config)
+    proc = snakemake(workdir, configfile)
+    return {"workdir": workdir, "config": config, "configfile": configfile, "log": proc.stdout + proc.stderr}
+
+
+def _plan(workdir: Path, config: dict, name: str) -> dict[str, int]:
+    configfile = write_config(workdir / name, config)
+    proc = snakemake(workdir, configfile, "--dry-run")
+    return planned_jobs(proc.stdout + proc.stderr)
+
+
+def test_every_output_exists(finished):
+    results = Path(finished["config"]["results_dir"])
+    data = Path(finished["config"]["data_dir"])
+    for name in ("downloads/cifar10.tar.gz", "cifar10/train.npz", "cifar10/test.npz", "cifar10/classes.json",
+                 "cifar10/splits/two.npz", "cifar10/splits/three.npz"):
+        assert (data / name).is_file(), name
+    for split, model in RUNS:
+        run_dir = results / "runs" / "cifar10" / split / model / "seed0"
+        for name in RUN_FILES:
+            assert (run_dir / name).is_file(), run_dir / name
+    for name in ("summary.csv", "history.csv", "report.html"):
+        assert (results / name).is_file(), name
+
+
+def test_summary_has_one_row_per_run_and_learns(finished):
+    results = Path(finished["config"]["results_dir"])
+    with open(results / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted((r["split"], r["model"]) for r in rows) == sorted(RUNS)
+    for row in rows:
+        assert row["status"] == "completed"
+        assert int(row["epochs_run"]) == 3
+        # Ten balanced classes: chance is 0.1.
+        assert float(row["test_acc"]) > 0.5, row
+        assert int(row["params_trainable"]) == int(row["params_total"]) > 250_000
+        assert row["peak_gpu_mem_mb"] == ""  # null on the CPU
+    three = next(r for r in rows if r["split"] == "three")
+    assert (int(three["train_size"]), int(three["val_size"]), int(three["test_size"])) == (900, 100, 300)
+
+
+def test_metrics_json_holds_the_contract_keys(finished):
+    metrics_path = Path(finished["config"]["results_dir"]) / "runs/cifar10/two/custom_cnn/seed0/metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    required = [
+        "dataset", "split", "model", "arch", "seed", "epochs_run", "best_epoch", "train_loss", "train_acc",
+        "val_loss", "val_acc", "test_loss", "test_acc", "train_seconds", "images_per_second", "peak_rss_mb",
+        "peak_gpu_mem_mb", "checkpoint_bytes", "params_total", "params_trainable", "device", "versions", "status",
+        "tested_epoch", "tested_weights",
+    ]
+    missing = [k for k in required if k not in metrics]
+    assert not missing
+    assert set(metrics["versions"]) >= {"python", "torch", "torchvision", "snakemake"}
+    assert metrics["device"].startswith("cpu")
+    assert metrics["checkpoint_bytes"] == (metrics_path.parent / "model.pt").stat().st_size
+    # In the two-split protocol validation is the test set, so they agree exactly.
+    assert metrics["val_acc"] == metrics["test_acc"]
+    assert 1 <= metrics["tested_epoch"] <= metrics["epochs_run"]
+
+
+def test_history_has_every_epoch_of_every_run(finished):
+    results = Path(finished["config"]["results_dir"])
+    with open(results / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * len(RUNS)
+    assert {"dataset", "split", "model", "seed", "epoch", "train_acc", "val_acc", "lr", "epoch_seconds"} <= set(rows[0])
+    log = (results / "runs/cifar10/three/custom_cnn/seed0/train.log").read_text()
+    assert re.search(r"epoch 3/3 .* left\)", log)
+
+
+def test_report_is_self_contained_and_names_every_run(finished):
+    html = (Path(finished["config"]["results_dir"]) / "report.html").read_text()
+    for split, model in RUNS:
+        assert f"cifar10/{split}/{model}/seed0" in html
+    # Nothing that a browser would fetch: no external src/href, no url() but
+    # in-page references (the SVG clip paths' "url(#id)"), no @import or <link>.
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    assert not re.search(r"""url\(\s*["']?(?!#)""", html, re.I)
+    assert not re.search(r"@import|<link\b", html, re.I)
+    assert html.count("<svg") >= 2  # the accuracy and loss figures, embedded
+    for section in ('id="metrics-table"', 'id="costs-table"', 'id="figure-accuracy"', 'id="figure-loss"'):
+        assert section in html
+
+
+def test_the_download_shows_progress(finished):
+    log = (Path(finished["config"]["data_dir"]) / "logs/download_dataset/cifar10.log").read_text()
+    assert "downloaded" in log and "%" in log
+    assert finished["config"]["datasets"]["cifar10"]["md5"] in log
+
+
+def test_rerun_with_reordered_yaml_keys_does_nothing(finished):
+    config = yaml.safe_load(finished["configfile"].read_text())
+    block = config["models"]["custom_cnn"]
+    config["models"]["custom_cnn"] = dict(reversed(list(block.items())))
+    config = dict(reversed(list(config.items())))
+    assert _plan(finished["workdir"], config, "reordered.yaml") == {}
+
+
+def test_adding_a_model_trains_only_its_runs(finished):
+    config = yaml.safe_load(finished["configfile"].read_text())
+    config["models"]["custom_cnn_wide_dropout"] = {**config["models"]["custom_cnn"], "dropout": 0.4}
+    config["compare"]["models"].append("custom_cnn_wide_dropout")
+    jobs = _plan(finished["workdir"], config, "added.yaml")
+    assert jobs == {
+        "train_model": 2, "evaluate_model": 2, "aggregate_results": 1, "render_report": 1, "all": 1,
+    }
+
+
+def test_changing_one_models_setting_retrains_only_that_model(finished):
+    config = yaml.safe_load(finished["configfile"].read_text())
+    config["models"]["custom_cnn"]["epochs"] = 4
+    jobs = _plan(finished["workdir"], config, "more_epochs.yaml")
+    assert jobs.get("train_model") == 2
+    assert "prepare_dataset" not in jobs and "make_split" not in jobs and "download_dataset" not in jobs
+
+
+def test_dry_run_of_the_default_config_plans_the_study(tmp_path):
+    proc = snakemake(tmp_path, REPO / "config.yaml", "--dry-run")
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert jobs == {
+        "download_dataset": 1, "prepare_dataset": 1, "make_split": 2, "train_model": 2,
+        "evaluate_model": 2, "aggregate_results": 1, "render_report": 1, "all": 1,
+    }
+
+
+BAD_CONFIGS = {
+    "unknown top-level key": (lambda c: c.update(resutls_dir="x"), ["resutls_dir", "unknown key"]),
+    "wrong type": (lambda c: c["models"]["custom_cnn"].update(epochs="ten"), ["models.custom_cnn.epochs", "integer"]),
+    "unknown arch": (lambda c: c["models"]["custom_cnn"].update(arch="custm_cnn"),
+                     ["models.custom_cnn.arch", "custom_cnn"]),
+    "unknown model in compare.models": (lambda c: c["compare"]["models"].append("resnet9"),
+                                        ["compare.models[1]", "resnet9"]),
+    "number written as 1e-3": (lambda c: c["models"]["custom_cnn"].update(lr="1e-3"),
+                               ["models.custom_cnn.lr", "1.0e-3"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_fails_before_any_job(tmp_path, cifar_archive, case):
+    mutate, expected = BAD_CONFIGS[case]
+    config = tiny_config(tmp_path, cifar_archive)
+    mutate(config)
+    proc = snakemake(tmp_path, write_config(tmp_path / "bad.yaml", config), check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for text in expected:
+        assert text in output, (text, output[-2000:])
+    # No job ran: nothing was downloaded, prepared or trained.
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
