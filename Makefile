@@ -1,0 +1,28 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: demo test lint clean-demo
+
+# The venv is rebuilt when requirements.txt changes.
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# The whole DAG on scikit-learn's digits, on the CPU, offline.
+demo: $(BIN)/.installed
+	$(BIN)/snakemake --configfile .test/demo.yaml --cores $(CORES) --resources gpu=1 --rerun-incomplete
+	@echo "Report: $(CURDIR)/results/demo/report.html"
+
+lint: $(BIN)/.installed
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+
+test: lint
+	$(BIN)/pytest
+
+clean-demo:
+	rm -rf results/demo
