@@ -4,7 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
+from cnncompare.archs import weights_file, weights_label
 from cnncompare.config import ConfigError, key_sorted, resolve_config
+from cnncompare.datasets import download
+from cnncompare.logs import setup_logging
 
 try:
     CFG = resolve_config(config)
@@ -13,6 +16,7 @@ except ConfigError as error:
 
 DATA = CFG["data_dir"].rstrip("/")
 RESULTS = CFG["results_dir"].rstrip("/")
+WEIGHTS = CFG["weights_dir"].rstrip("/")
 ENV = "../envs/cnncompare.yaml"
 REPORT_TEMPLATE = str(Path(workflow.basedir) / "report" / "report.html.j2")
 
@@ -32,6 +36,12 @@ def run_path(name):
     return f"{RESULTS}/runs/{{dataset}}/{{split}}/{{model}}/seed{{seed}}/{name}"
 
 
+def weights_path(name):
+    """A file in the pretrained-weights cache, where torchvision's loader looks
+    with TORCH_HOME set to weights_dir."""
+    return f"{WEIGHTS}/hub/checkpoints/{name}"
+
+
 REPORT = results_path("report.html")
 # Data sets fetched as an archive (the others are built locally, e.g. digits).
 ARCHIVE_DATASETS = {"cifar10"}
@@ -42,6 +52,7 @@ wildcard_constraints:
     split="two|three",
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",
     seed="[0-9]+",
+    file="[A-Za-z0-9_.-]+",
 
 
 def planned_runs():
@@ -85,6 +96,50 @@ def run_data(wildcards):
         "classes": data_path(f"{dataset}/classes.json"),
         "split": data_path(f"{dataset}/splits/{wildcards.split}.npz"),
     }
+
+
+def pretrained_weights():
+    """{model: (file name, url, explicit weights name)} of the pretrained models in the grid.
+
+    Asking torchvision for the file names costs an import of torch, so only a
+    grid that holds a pretrained model pays it; a bad weights name fails here,
+    before any job.
+    """
+    found = {}
+    for name in CFG["compare"]["models"]:
+        block = CFG["models"][name]
+        if block["pretrained"]:
+            try:
+                file, url = weights_file(block["arch"], block["weights"])
+                label = weights_label(block["arch"], block["weights"])
+            except ValueError as error:
+                raise WorkflowError(f"models.{name}.weights: {error}") from None
+            found[name] = (file, url, label)
+    return found
+
+
+PRETRAINED = pretrained_weights()
+WEIGHT_URLS = {file: url for file, url, _ in PRETRAINED.values()}
+
+
+def weights_url(file):
+    if file not in WEIGHT_URLS:
+        raise WorkflowError(
+            f"no model in compare.models needs the weights file {file}; "
+            f"planned: {', '.join(sorted(WEIGHT_URLS)) or 'none'}"
+        )
+    return WEIGHT_URLS[file]
+
+
+def model_weights(wildcards):
+    """The weights file a pretrained model trains from (none for a random start)."""
+    if wildcards.model in PRETRAINED:
+        return {"weights": weights_path(PRETRAINED[wildcards.model][0])}
+    return {}
+
+
+def model_weights_label(wildcards):
+    return PRETRAINED[wildcards.model][2] if wildcards.model in PRETRAINED else None
 
 
 def model_params(wildcards):

@@ -3,6 +3,7 @@
 
 localrules:
     download_dataset,
+    download_weights,
 
 
 rule download_dataset:
@@ -17,9 +18,6 @@ rule download_dataset:
         # mirror with the same md5 re-runs nothing.
         md5=lambda w: CFG["datasets"][w.dataset]["md5"],
     run:
-        from cnncompare.datasets import download
-        from cnncompare.logs import setup_logging
-
         setup_logging(log[0])
         download(CFG["datasets"][wildcards.dataset]["url"], output[0], params.md5)
 
@@ -55,3 +53,22 @@ rule make_split:
         settings=split_params,
     script:
         "../scripts/make_split.py"
+
+
+rule download_weights:
+    output:
+        weights_path("{file}"),
+    log:
+        data_path("logs/download_weights/{file}.log"),
+    conda:
+        ENV
+    params:
+        # torch hub file names end in the first hex digits of their SHA-256.
+        sha256_prefix=lambda w: w.file.rsplit("-", 1)[-1].split(".")[0],
+    run:
+        setup_logging(log[0])
+        download(
+            weights_url(wildcards.file),
+            output[0],
+            sha256_prefix=params.sha256_prefix,
+        )

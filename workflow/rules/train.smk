@@ -4,6 +4,7 @@
 rule train_model:
     input:
         unpack(run_data),
+        unpack(model_weights),
     output:
         model=run_path("model.pt"),
         history=run_path("history.csv"),
@@ -22,6 +23,7 @@ rule train_model:
     params:
         model=model_params,
         device=CFG["device"],
+        weights_label=model_weights_label,
     script:
         "../scripts/train_model.py"
 

@@ -18,4 +18,6 @@ train_run(
     model_path=snakemake.output.model,
     history_path=snakemake.output.history,
     info_path=snakemake.output.info,
+    weights_path=snakemake.input.get("weights"),
+    weights_label=snakemake.params.weights_label,
 )

@@ -12,7 +12,7 @@ METRIC_KEYS = [
     "epochs_run", "best_epoch", "tested_epoch",
     "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
     "train_seconds", "images_per_second", "peak_rss_mb", "peak_gpu_mem_mb",
-    "checkpoint_bytes", "params_total", "params_trainable",
+    "checkpoint_bytes", "params_total", "params_trainable", "params_frozen", "image_size", "init",
     "train_size", "val_size", "test_size", "device",
 ]
 

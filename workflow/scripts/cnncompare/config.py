@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from cnncompare.archs import KNOWN_ARCHS
+from cnncompare.archs import CUSTOM_ARCHS, is_known_arch, known_archs
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -202,9 +202,32 @@ def _semantic_problems(config: dict) -> list[str]:
                 _unknown_name("model (no block under models)", f"compare.models[{i}]", name, models)
             )
     for name, block in models.items():
-        arch = _mapping(block).get("arch")
-        if isinstance(arch, str) and arch not in KNOWN_ARCHS:
-            problems.append(_unknown_name("arch", f"models.{name}.arch", arch, KNOWN_ARCHS))
+        problems += _model_problems(f"models.{name}", _mapping(block))
+    return problems
+
+
+def _model_problems(where: str, block: dict) -> list[str]:
+    arch = block.get("arch")
+    if not isinstance(arch, str):
+        return []
+    if not is_known_arch(arch):
+        close = difflib.get_close_matches(arch, known_archs(), n=3, cutoff=0.6)
+        hint = f" (close names: {', '.join(close)})" if close else ""
+        return [
+            f"{where}.arch: unknown arch '{arch}'{hint}; use custom_cnn or a torchvision "
+            f"classification model (torchvision.models.list_models())"
+        ]
+    problems = []
+    if arch in CUSTOM_ARCHS:
+        if block.get("pretrained") is True:
+            problems.append(f"{where}.pretrained: {arch} has no pretrained weights; set it to false")
+        if block.get("keep_blocks") is not None:
+            problems.append(f"{where}.keep_blocks: applies to torchvision archs only, not {arch}")
+        if block.get("freeze", "none") != "none":
+            problems.append(f"{where}.freeze: applies to torchvision archs only, not {arch}")
+    keep, freeze = block.get("keep_blocks"), block.get("freeze")
+    if isinstance(keep, int) and isinstance(freeze, int) and not isinstance(freeze, bool) and freeze > keep:
+        problems.append(f"{where}.freeze: {freeze} blocks frozen but only {keep} kept (keep_blocks)")
     return problems
 
 

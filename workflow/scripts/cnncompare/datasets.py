@@ -43,15 +43,21 @@ def _human_bytes(n: float) -> str:
     return f"{n / 1024:.1f} GB"
 
 
-def download(url: str, target: str | os.PathLike, md5: str, chunk_bytes: int = 1 << 20) -> Path:
-    """Fetch `url` into `target`, verifying its MD5 on the way.
+def download(url: str, target: str | os.PathLike, md5: str | None = None, chunk_bytes: int = 1 << 20,
+             sha256_prefix: str | None = None) -> Path:
+    """Fetch `url` into `target`, verifying its checksum on the way.
 
-    The bytes go to a temporary name beside the target, which is renamed only
-    once the MD5 matches; on any failure nothing is left behind. Progress is
-    logged about every 5% (or every 10 MB when the size is unknown).
+    The checksum is the full MD5 (data sets) or the leading hex digits of the
+    SHA-256 (torch hub weights, whose file names carry them). The bytes go to a
+    temporary name beside the target, which is renamed only once the checksum
+    matches; on any failure nothing is left behind. Progress is logged about
+    every 5% (or every 10 MB when the size is unknown).
     """
+    if (md5 is None) == (sha256_prefix is None):
+        raise ValueError("give exactly one of md5 and sha256_prefix")
     target = Path(target)
-    digest = hashlib.md5()
+    algorithm, expected = ("MD5", md5) if md5 is not None else ("SHA-256", sha256_prefix)
+    digest = hashlib.md5() if md5 is not None else hashlib.sha256()
     with atomic_path(target) as tmp:
         try:
             response = urllib.request.urlopen(url, timeout=60)
@@ -77,12 +83,12 @@ def download(url: str, target: str | os.PathLike, md5: str, chunk_bytes: int = 1
                     log.info("downloaded %s%s at %s/s", _human_bytes(done), size, _human_bytes(rate))
                     next_report = shown + (0.05 if total else 1.0)
         actual = digest.hexdigest()
-        if actual.lower() != md5.lower():
+        if not actual.startswith(expected.lower()):
             raise DataError(
-                f"MD5 mismatch for {url}: expected {md5.lower()}, got {actual} "
+                f"{algorithm} mismatch for {url}: expected {expected.lower()}, got {actual} "
                 f"({_human_bytes(done)} read); the file was not kept"
             )
-    log.info("saved %s (md5 %s)", target, digest.hexdigest())
+    log.info("saved %s (%s %s)", target, algorithm, actual)
     return target
 
 

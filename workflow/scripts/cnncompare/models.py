@@ -1,8 +1,13 @@
 """Model construction from a model block of the config.
 
-Every model takes float images in [0, 1], NCHW, and normalises them itself
-with buffers that travel in its state dict, so evaluation needs nothing but
+Every model is `Sequential(Preprocess, network)`: it takes float images in
+[0, 1], NCHW, resizes them to the block's image_size and normalises them with
+buffers that travel in its state dict, so evaluation needs nothing but
 model.pt and the block that built it.
+
+The network is either the study's CustomCNN, or a torchvision classification
+model adapted by the block: its feature blocks (all or the first keep_blocks),
+optionally frozen, under a new head sized for the data set.
 """
 
 from __future__ import annotations
@@ -10,21 +15,31 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from cnncompare.archs import KNOWN_ARCHS
+from cnncompare.archs import CUSTOM_ARCHS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class Normalize(nn.Module):
-    """Per-channel standardisation with the training set's statistics."""
+class Preprocess(nn.Module):
+    """Resize to image_size (bilinear, on the device, per batch) and standardise per channel."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], image_size: int = 32):
         super().__init__()
+        self.image_size = image_size
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x):
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         return (x - self.mean) / self.std
+
+
+# --- the study's network -----------------------------------------------------------------
 
 
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -54,17 +69,178 @@ class CustomCNN(nn.Sequential):
         super().__init__(*layers)
 
 
-def build_model(block: dict, num_classes: int, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)) -> nn.Module:
-    """The network a model block describes, preceded by its input normalisation.
+# --- torchvision models, adapted ------------------------------------------------------------
 
-    mean and std are placeholders when the weights come from a state dict.
+
+def feature_blocks(model: nn.Module) -> list[nn.Module] | None:
+    """The model's feature extractor cut into blocks, each mapping a feature map
+    to a feature map; None when the family has no such cut (ViT, Swin, ...)."""
+    from torchvision import models as tvm
+
+    if isinstance(model, tvm.VGG):
+        blocks, current = [], []
+        for layer in model.features:
+            current.append(layer)
+            if isinstance(layer, nn.MaxPool2d):
+                blocks.append(nn.Sequential(*current))
+                current = []
+        return blocks + ([nn.Sequential(*current)] if current else [])
+    if isinstance(model, tvm.ResNet):
+        stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool)
+        return [stem, model.layer1, model.layer2, model.layer3, model.layer4]
+    if isinstance(model, tvm.RegNet):
+        return [model.stem, *model.trunk_output.children()]
+    if isinstance(model, tvm.ShuffleNetV2):
+        return [nn.Sequential(model.conv1, model.maxpool), model.stage2, model.stage3, model.stage4, model.conv5]
+    if isinstance(model, tvm.MNASNet):
+        return list(model.layers.children())
+    if isinstance(model, tvm.DenseNet):
+        # DenseNet's forward applies a ReLU after the final norm.
+        *blocks, last = model.features.children()
+        return blocks + [nn.Sequential(last, nn.ReLU())]
+    if isinstance(model, tvm.SwinTransformer):
+        return None  # its features end channels-last, not as NCHW maps
+    features = getattr(model, "features", None)
+    if isinstance(features, nn.Sequential):
+        return list(features.children())
+    return None
+
+
+def _replace_last_linear(model: nn.Module) -> int:
+    """Turn the model's final classification layer into Identity; return its input width."""
+    for attr in ("fc", "classifier", "head", "heads"):
+        holder = getattr(model, attr, None)
+        if holder is None:
+            continue
+        if isinstance(holder, nn.Linear):
+            setattr(model, attr, nn.Identity())
+            return holder.in_features
+        linears = [(name, m) for name, m in holder.named_modules() if isinstance(m, nn.Linear)]
+        if linears:
+            name, last = linears[-1]
+            parent = holder.get_submodule(name.rpartition(".")[0]) if "." in name else holder
+            setattr(parent, name.rpartition(".")[2], nn.Identity())
+            return last.in_features
+    raise ValueError(f"{type(model).__name__}: no final linear layer found to replace")
+
+
+def make_head(in_features: int, spec: dict, num_classes: int, spatial: bool) -> nn.Sequential:
+    """Pooling (for feature maps), hidden dense layers with optional batch norm,
+    ReLU and dropout, then one output per class."""
+    layers: list[nn.Module] = []
+    if spatial:
+        layers += [nn.AdaptiveAvgPool2d(1) if spec["pool"] == "avg" else nn.Identity(), nn.Flatten()]
+    width = in_features
+    for size in spec["hidden"]:
+        layers.append(nn.Linear(width, size))
+        if spec["norm"]:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(nn.ReLU(inplace=True))
+        if spec["dropout"]:
+            layers.append(nn.Dropout(spec["dropout"]))
+        width = size
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+class TransferNet(nn.Module):
+    """A base of feature blocks, the first `frozen` of them frozen, under a new head.
+
+    Frozen blocks stay in eval mode even while the model trains, so their
+    batch-norm statistics are not updated either: frozen means unchanged.
+    """
+
+    def __init__(self, blocks: list[nn.Module], head: nn.Module, frozen: int, unwrap: bool = False):
+        super().__init__()
+        self.base = nn.Sequential(*blocks)
+        self.head = head
+        self.frozen = frozen
+        self.unwrap = unwrap  # GoogLeNet / Inception return named tuples in training mode
+        for block in self.base[:frozen]:
+            block.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for block in self.base[: self.frozen]:
+            block.train(False)
+        return self
+
+    def forward(self, x):
+        features = self.base(x)
+        if self.unwrap and hasattr(features, "logits"):
+            features = features.logits
+        return self.head(features)
+
+
+def _frozen_blocks(block: dict, n_blocks: int) -> int:
+    freeze = block["freeze"]
+    if freeze == "base" or block.get("lr_base") == 0:
+        return n_blocks
+    if freeze == "none":
+        return 0
+    if freeze > n_blocks:
+        raise ValueError(f"freeze: {freeze} blocks asked, but {block['arch']} keeps only {n_blocks}")
+    return freeze
+
+
+def build_torchvision(block: dict, num_classes: int, weights_path=None) -> TransferNet:
+    """A torchvision model per the block; ImageNet weights from `weights_path` when given.
+
+    The weights are read from the local file only (torch.load with
+    weights_only=True): nothing is ever downloaded here.
+    """
+    from torchvision import models as tvm
+
+    arch = block["arch"]
+    model = tvm.get_model(arch, weights=None)
+    if weights_path is not None:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    unwrap = isinstance(model, (tvm.GoogLeNet, tvm.Inception3))
+    blocks = feature_blocks(model)
+    keep = block["keep_blocks"]
+    if blocks is None:
+        if keep is not None or isinstance(block["freeze"], int):
+            raise ValueError(
+                f"{arch} has no feature blocks to keep or freeze one by one; use keep_blocks: null "
+                f"and freeze: none or base"
+            )
+        width = _replace_last_linear(model)
+        head = make_head(width, block["head"], num_classes, spatial=False)
+        return TransferNet([model], head, _frozen_blocks(block, 1), unwrap=unwrap)
+    if keep is not None:
+        if keep > len(blocks):
+            raise ValueError(f"keep_blocks: {keep} asked, but {arch} has {len(blocks)} feature blocks")
+        blocks = blocks[:keep]
+    # The head's input width: one forward pass of a dummy image through the kept blocks.
+    base = nn.Sequential(*blocks).eval()
+    with torch.no_grad():
+        out = base(torch.zeros(1, 3, block["image_size"], block["image_size"]))
+    width = out.shape[1] if block["head"]["pool"] == "avg" else out[0].numel()
+    head = make_head(width, block["head"], num_classes, spatial=True)
+    return TransferNet(blocks, head, _frozen_blocks(block, len(blocks)))
+
+
+def build_model(block: dict, num_classes: int, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                weights_path=None) -> nn.Module:
+    """The network a model block describes, preceded by its input preprocessing.
+
+    mean and std are the training set's statistics (placeholders when the
+    weights come from a state dict); pretrained models use ImageNet's instead.
     """
     arch = block["arch"]
-    if arch == "custom_cnn":
+    image_size = block.get("image_size", 32)
+    if arch in CUSTOM_ARCHS:
         net = CustomCNN(num_classes, dropout=block["dropout"])
     else:
-        raise ValueError(f"unknown arch {arch!r}; known: {', '.join(KNOWN_ARCHS)}")
-    return nn.Sequential(Normalize(mean, std), net)
+        from cnncompare.archs import is_known_arch
+
+        if not is_known_arch(arch):
+            raise ValueError(f"unknown arch {arch!r}; use custom_cnn or a torchvision classification model")
+        net = build_torchvision(block, num_classes, weights_path)
+        if block["pretrained"]:
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
+    return nn.Sequential(Preprocess(mean, std, image_size), net)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
@@ -72,3 +248,15 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
+
+
+def parameter_groups(model: nn.Module, block: dict) -> list[dict]:
+    """Optimizer groups of the trainable parameters: the base at lr_base (when
+    set), the head at lr. Frozen parameters are left out entirely."""
+    net = model[1]
+    if not isinstance(net, TransferNet) or block.get("lr_base") is None:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": block["lr"], "name": "all"}]
+    base = [p for p in net.base.parameters() if p.requires_grad]
+    head = [p for p in net.head.parameters() if p.requires_grad]
+    groups = [{"params": base, "lr": block["lr_base"], "name": "base"}] if base else []
+    return groups + [{"params": head, "lr": block["lr"], "name": "head"}]

@@ -84,11 +84,14 @@ def _cell(value, digits: int = 4, scale: float = 1.0, unit: str = "") -> dict:
 
 
 def metric_table(summary: list[dict]) -> dict:
-    header = ["run", "status", "tested epoch", "train acc", "val acc", "test acc", "train loss", "val loss", "test loss"]
+    header = [
+        "run", "status", "initialisation", "tested epoch", "train acc", "val acc", "test acc",
+        "train loss", "val loss", "test loss",
+    ]
     rows = []
     for r in summary:
         rows.append([
-            _cell(run_label(r)), _cell(r["status"]), _cell(r["tested_epoch"]),
+            _cell(run_label(r)), _cell(r["status"]), _cell(r["init"]), _cell(r["tested_epoch"]),
             _cell(r["train_acc"]), _cell(r["val_acc"]), _cell(r["test_acc"]),
             _cell(r["train_loss"]), _cell(r["val_loss"]), _cell(r["test_loss"]),
         ])
@@ -98,7 +101,7 @@ def metric_table(summary: list[dict]) -> dict:
 def cost_table(summary: list[dict]) -> dict:
     header = [
         "run", "training time (s)", "time per epoch (s)", "images/s", "epochs", "peak RAM (MB)",
-        "peak GPU memory (MB)", "checkpoint (MB)", "parameters", "trainable", "device",
+        "peak GPU memory (MB)", "checkpoint (MB)", "parameters", "trainable", "frozen", "image size", "device",
     ]
     rows = []
     for r in summary:
@@ -107,7 +110,8 @@ def cost_table(summary: list[dict]) -> dict:
             _cell(run_label(r)), _cell(r["train_seconds"], 1), _cell(per_epoch, 2),
             _cell(r["images_per_second"], 0), _cell(r["epochs_run"]), _cell(r["peak_rss_mb"], 0),
             _cell(r["peak_gpu_mem_mb"], 0), _cell(r["checkpoint_bytes"], 2, scale=1 / 2**20),
-            _cell(r["params_total"]), _cell(r["params_trainable"]), _cell(r["device"]),
+            _cell(r["params_total"]), _cell(r["params_trainable"]), _cell(r["params_frozen"]),
+            _cell(r["image_size"]), _cell(r["device"]),
         ])
     return {"header": header, "rows": rows}
 

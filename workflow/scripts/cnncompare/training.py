@@ -26,7 +26,7 @@ from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.augment import augment_batch, to_float
 from cnncompare.datasets import load_prepared
 from cnncompare.fileio import atomic_path, read_json, write_csv, write_json
-from cnncompare.models import build_model, count_parameters
+from cnncompare.models import build_model, count_parameters, parameter_groups
 from cnncompare.splits import PARTS, read_split
 
 log = logging.getLogger(__name__)
@@ -101,18 +101,20 @@ def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS) -> Ru
 
 
 def make_optimizer(model: nn.Module, block: dict) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    """The block's optimizer over the trainable parameters only, one group per
+    learning rate (base and head when lr_base is set)."""
+    groups = parameter_groups(model, block)
     name = block["optimizer"]
     if name == "sgd":
         momentum = block["momentum"]
         return torch.optim.SGD(
-            params, lr=block["lr"], momentum=momentum,
+            groups, lr=block["lr"], momentum=momentum,
             nesterov=block["nesterov"] and momentum > 0, weight_decay=block["weight_decay"],
         )
     if name == "adam":
-        return torch.optim.Adam(params, lr=block["lr"], weight_decay=block["weight_decay"])
+        return torch.optim.Adam(groups, lr=block["lr"], weight_decay=block["weight_decay"])
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=block["lr"], weight_decay=block["weight_decay"])
+        return torch.optim.AdamW(groups, lr=block["lr"], weight_decay=block["weight_decay"])
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -281,11 +283,35 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
     )
 
 
+def check_pretrained_weights(block: dict, weights_path) -> str | None:
+    """The weights file a pretrained block needs, or None for a random start.
+
+    Fails, before any data is loaded, when the file is missing, naming it and
+    the command that fetches it: training never downloads.
+    """
+    if not block.get("pretrained"):
+        return None
+    if weights_path is None or not Path(weights_path).is_file():
+        raise FileNotFoundError(
+            f"pretrained weights for {block['arch']} ({block['weights']}) are missing: expected "
+            f"{weights_path}. Training never downloads; fetch them on a machine with internet "
+            f"with: snakemake --cores 1 {weights_path}"
+        )
+    # torchvision reads its cache from TORCH_HOME; point it at ours so nothing
+    # else in this process could look elsewhere or download.
+    weights_dir = Path(weights_path).resolve().parents[2]
+    os.environ["TORCH_HOME"] = str(weights_dir)
+    torch.hub.set_dir(str(weights_dir / "hub"))
+    return str(weights_path)
+
+
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
-              threads: int, model_path, history_path, info_path) -> dict:
+              threads: int, model_path, history_path, info_path, weights_path=None,
+              weights_label: str | None = None) -> dict:
     """Train one run and write model.pt, history.csv and train.json."""
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
+    weights_path = check_pretrained_weights(block, weights_path)
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting)
     seed_everything(seed)
@@ -293,11 +319,13 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     log.info("%straining on %s, config %s", label, costs.device_name(device), block)
 
     data = load_run_data(data_dir, split_path, device)
-    model = build_model(block, len(data.classes), data.mean, data.std).to(device)
+    model = build_model(block, len(data.classes), data.mean, data.std, weights_path=weights_path).to(device)
     params_total, params_trainable = count_parameters(model)
+    init = f"ImageNet weights {weights_label or block['weights']}" if weights_path else "random initialisation"
     log.info(
-        "%s%d train, %d val, %d test images; %d parameters, %d trainable",
-        label, data.size("train"), data.size("val"), data.size("test"), params_total, params_trainable,
+        "%s%d train, %d val, %d test images at %d px; %d parameters, %d trainable; %s",
+        label, data.size("train"), data.size("val"), data.size("test"), block["image_size"],
+        params_total, params_trainable, init,
     )
     setup_seconds = time.perf_counter() - t0
 
@@ -327,6 +355,11 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "checkpoint_bytes": os.path.getsize(model_path),
         "params_total": params_total,
         "params_trainable": params_trainable,
+        "params_frozen": params_total - params_trainable,
+        "image_size": block["image_size"],
+        "pretrained": bool(weights_path),
+        "weights": (weights_label or block["weights"]) if weights_path else None,
+        "init": init,
         "num_classes": len(data.classes),
         "train_size": data.size("train"),
         "val_size": data.size("val"),
