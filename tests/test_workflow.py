@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import REPO, planned_jobs, snakemake, tiny_config, write_config
+from weights_format import write_random_weights
 
 pytestmark = pytest.mark.workflow
 
@@ -142,9 +143,10 @@ def test_changing_one_models_setting_retrains_only_that_model(finished):
 def test_dry_run_of_the_default_config_plans_the_study(tmp_path):
     proc = snakemake(tmp_path, REPO / "config.yaml", "--dry-run")
     jobs = planned_jobs(proc.stdout + proc.stderr)
+    # The study's comparison: 4 models x 2 splits; VGG16's two variants share one weights file.
     assert jobs == {
-        "download_dataset": 1, "prepare_dataset": 1, "make_split": 2, "train_model": 2,
-        "evaluate_model": 2, "aggregate_results": 1, "render_report": 1, "all": 1,
+        "download_dataset": 1, "download_weights": 2, "prepare_dataset": 1, "make_split": 2,
+        "train_model": 8, "evaluate_model": 8, "aggregate_results": 1, "render_report": 1, "all": 1,
     }
 
 
@@ -172,3 +174,39 @@ def test_bad_config_fails_before_any_job(tmp_path, cifar_archive, case):
         assert text in output, (text, output[-2000:])
     # No job ran: nothing was downloaded, prepared or trained.
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_torchvision_models_from_config_only_run_through_the_dag(tmp_path, cifar_archive):
+    """A generic torchvision model added only here, at 64 px from random weights,
+    beside the same model pretrained from a weights file the test places in the
+    cache: both train and evaluate, and nothing is downloaded."""
+    weights_dir = tmp_path / "weights"
+    cached, _ = write_random_weights("mobilenet_v3_small", weights_dir)
+    small = {"arch": "mobilenet_v3_small", "epochs": 2, "batch_size": 50, "lr": 0.02, "head": {"hidden": [32]}}
+    config = tiny_config(
+        tmp_path, cifar_archive,
+        weights_dir=str(weights_dir),
+        models={
+            "mnet_random_64": {**small, "image_size": 64},
+            "mnet_pretrained": {**small, "pretrained": True, "freeze": "base"},
+        },
+        compare={"datasets": ["cifar10"], "splits": ["three"], "models": ["mnet_random_64", "mnet_pretrained"]},
+    )
+    proc = snakemake(tmp_path, write_config(tmp_path / "tv.yaml", config))
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert "download_weights" not in jobs  # the cache already holds the file
+    assert jobs["train_model"] == 2 and jobs["evaluate_model"] == 2
+    runs = tmp_path / "results/runs/cifar10/three"
+    random_run = json.loads((runs / "mnet_random_64/seed0/metrics.json").read_text())
+    pretrained = json.loads((runs / "mnet_pretrained/seed0/metrics.json").read_text())
+    assert random_run["image_size"] == 64 and random_run["init"] == "random initialisation"
+    assert random_run["weights"] is None and random_run["params_frozen"] == 0
+    assert pretrained["weights"] == "MobileNet_V3_Small_Weights.IMAGENET1K_V1"
+    assert pretrained["init"] == "ImageNet weights MobileNet_V3_Small_Weights.IMAGENET1K_V1"
+    assert pretrained["params_frozen"] > pretrained["params_trainable"] > 0
+    assert pretrained["params_frozen"] + pretrained["params_trainable"] == pretrained["params_total"]
+    for metrics in (random_run, pretrained):
+        assert metrics["status"] == "completed" and 0 <= metrics["test_acc"] <= 1
+    html = (tmp_path / "results/report.html").read_text()
+    assert "random initialisation" in html and "MobileNet_V3_Small_Weights.IMAGENET1K_V1" in html
+    assert cached.stat().st_size > 0  # still there, untouched by the run
