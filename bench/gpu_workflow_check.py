@@ -6,7 +6,10 @@
    splits, device auto: checks that training and evaluation picked CUDA,
    recorded it, measured peak GPU memory, and still learn.
 2. A CIFAR-10-sized synthetic archive (50,000 / 10,000 images), split 'two',
-   custom_cnn for a few epochs: seconds per 50k-image epoch on this GPU.
+   the four models of config.yaml for a few epochs each: seconds per 50k-image
+   epoch, images per second and peak GPU memory of each on this GPU. The
+   pretrained models read weights files of random values placed in the cache
+   (no network here), which exercises the same loading path.
 
 Needs snakemake importable by this Python; the data are synthetic, so the
 accuracies say nothing about CIFAR-10.
@@ -25,18 +28,21 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "workflow" / "scripts")]
 import cifar_format  # noqa: E402
+from weights_format import write_random_weights  # noqa: E402
 
 
-def run_workflow(workdir: Path, archive: dict, epochs: int, splits: list[str], batch_size: int) -> float:
+def run_workflow(workdir: Path, archive: dict, epochs: int, splits: list[str], models: dict) -> float:
+    """Run the Snakefile on `archive` with these model blocks, each trained `epochs` epochs."""
     config = {
         "results_dir": str(workdir / "results"),
         "data_dir": str(workdir / "data"),
+        "weights_dir": str(workdir / "weights"),
         "device": "auto",
         "datasets": {"cifar10": {"url": archive["url"], "md5": archive["md5"]}},
-        "models": {"custom_cnn": {"arch": "custom_cnn", "epochs": epochs, "batch_size": batch_size}},
-        "compare": {"datasets": ["cifar10"], "splits": splits, "models": ["custom_cnn"], "seeds": [0]},
+        "models": {name: {**block, "epochs": epochs} for name, block in models.items()},
+        "compare": {"datasets": ["cifar10"], "splits": splits, "models": list(models), "seeds": [0]},
     }
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
@@ -60,7 +66,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="copy tables and the report here")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cnncompare-gpu-check"))
     parser.add_argument("--train-images", type=int, default=50_000, help="size of the CIFAR-sized archive")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     import torch
 
@@ -72,7 +78,8 @@ def main() -> int:
 
     tiny_dir = args.work / "tiny"
     tiny = cifar_format.write_archive(args.work / "tiny.tar.gz")
-    wall = run_workflow(tiny_dir, tiny, epochs=3, splits=["two", "three"], batch_size=50)
+    tiny_model = {"custom_cnn": {"arch": "custom_cnn", "batch_size": 50}}
+    wall = run_workflow(tiny_dir, tiny, epochs=3, splits=["two", "three"], models=tiny_model)
     print(f"\n[tiny] workflow wall time {wall:.1f} s")
     for row in read_rows(tiny_dir / "results/summary.csv"):
         print(f"[tiny] {row['split']}: device {row['device']}, test_acc {float(row['test_acc']):.3f}, "
@@ -90,16 +97,24 @@ def main() -> int:
         args.work / "full.tar.gz", n_train=args.train_images, n_test=args.train_images // 5
     )
     print(f"\n[full] archive written in {time.perf_counter() - start:.1f} s")
-    wall = run_workflow(full_dir, full, epochs=args.epochs, splits=["two"], batch_size=128)
-    summary = read_rows(full_dir / "results/summary.csv")[0]
-    print(f"[full] workflow wall time {wall:.1f} s (download, prepare, split, train, evaluate, report)")
-    print(f"[full] device {summary['device']}, images/s {summary['images_per_second']}, "
-          f"peak GPU memory {summary['peak_gpu_mem_mb']} MB, peak RSS {summary['peak_rss_mb']} MB")
-    for row in read_rows(full_dir / "results/history.csv"):
-        print(f"[full] epoch {row['epoch']}: {float(row['epoch_seconds']):.2f} s "
-              f"(train + validation), train_acc {float(row['train_acc']):.3f}")
+    study = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    for name, block in study.items():
+        if block.get("pretrained"):
+            write_random_weights(block["arch"], full_dir / "weights", block.get("weights", "DEFAULT"))
+    wall = run_workflow(full_dir, full, epochs=args.epochs, splits=["two"], models=study)
+    print(f"[full] workflow wall time {wall:.1f} s (download, prepare, split, {len(study)} x train + evaluate, report)")
+    history = read_rows(full_dir / "results/history.csv")
+    for row in read_rows(full_dir / "results/summary.csv"):
+        epochs = [float(h["epoch_seconds"]) for h in history if h["model"] == row["model"]]
+        print(f"[full] {row['model']:16s} {row['device']}: epochs {', '.join(f'{e:.2f}' for e in epochs)} s "
+              f"(train + validation), {float(row['images_per_second']):.0f} images/s, "
+              f"peak GPU memory {row['peak_gpu_mem_mb']} MB, trainable {row['params_trainable']} "
+              f"of {row['params_total']}, {row['init']}")
+        if torch.cuda.is_available() and not row["device"].startswith("cuda"):
+            failures.append(f"full {row['model']}: ran on {row['device']} although CUDA is present")
     for bench in sorted((full_dir / "results/runs").rglob("*.benchmark.tsv")):
-        print(f"[full] {bench.name}: {bench.read_text().splitlines()[1].split()[0]} s wall (Snakemake benchmark)")
+        seconds = bench.read_text().splitlines()[1].split()[0]
+        print(f"[full] {bench.parent.parent.name} {bench.name}: {seconds} s wall (Snakemake benchmark)")
 
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
