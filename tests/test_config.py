@@ -177,15 +177,20 @@ ERROR_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "change, phrases", [pytest.param(c, p, id=i) for i, c, p in ERROR_CASES]
-)
-def test_bad_config_raises_config_error_naming_the_key(change, phrases):
+def config_error(change) -> str:
+    """The ConfigError message for the minimal config after `change`."""
     config = minimal()
     change(config)
     with pytest.raises(ConfigError) as err:
         resolve_config(config)
-    message = str(err.value)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    "change, phrases", [pytest.param(c, p, id=i) for i, c, p in ERROR_CASES]
+)
+def test_bad_config_raises_config_error_naming_the_key(change, phrases):
+    message = config_error(change)
     for phrase in phrases:
         assert phrase in message, f"{phrase!r} not in:\n{message}"
 
@@ -223,11 +228,7 @@ def test_integer_written_as_text_is_not_told_to_use_a_float_form(change, key):
     # '20' for epochs must become 20, not 2.0e+1: the hint written for lr
     # ("write it with a dot and a signed exponent, e.g. 1.0e-3") leads to a
     # second error on an integer key.
-    config = minimal()
-    change(config)
-    with pytest.raises(ConfigError) as err:
-        resolve_config(config)
-    message = str(err.value)
+    message = config_error(change)
     assert key in message
     assert "1.0e-3" not in message, message
     assert "integer" in message, message
