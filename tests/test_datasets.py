@@ -174,11 +174,22 @@ def symlink(name: str, to: str) -> tarfile.TarInfo:
 
 
 def test_safe_extract_extracts_a_harmless_archive(tmp_path):
-    archive = make_tar(tmp_path / "ok.tar", [("a/b.txt", b"hello"), symlink("a/link", "b.txt")])
+    archive = make_tar(tmp_path / "ok.tar", [("a/b.txt", b"hello"), ("a/c/d.txt", b"world")])
     target = tmp_path / "target"
     safe_extract(archive, target)
     assert (target / "a" / "b.txt").read_bytes() == b"hello"
-    assert (target / "a" / "link").read_bytes() == b"hello"
+    assert (target / "a" / "c" / "d.txt").read_bytes() == b"world"
+
+
+def test_safe_extract_refuses_every_link_even_a_chain_that_looks_inside(tmp_path):
+    # Each link alone resolves inside the folder; together they lead out of it.
+    chain = [symlink("sub/y", ".."), symlink("sub/x", "y/.."), ("sub/x/evil.txt", b"pwned")]
+    archive = make_tar(tmp_path / "chain.tar", chain)
+    target = tmp_path / "work" / "target"
+    with pytest.raises(DataError, match="'sub/y' is a link"):
+        safe_extract(archive, target)
+    assert not any(target.rglob("*"))
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "work" / "evil.txt").exists()
 
 
 @pytest.mark.parametrize(

@@ -128,3 +128,10 @@ def test_write_then_read_split_round_trips(tmp_path, kind):
         assert indices.dtype == np.int64
         np.testing.assert_array_equal(indices, split[part][1])
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_a_class_of_one_image_stays_in_the_kept_part_whatever_the_fraction():
+    labels = np.array([0, 0, 0, 0, 1])
+    kept, held_out = stratified_holdout(labels, 0.6, seed=0)
+    assert 4 in kept and 4 not in held_out
+    assert len(held_out) == 2 and set(labels[kept]) == {0, 1}  # round(0.6 * 4) of class 0

@@ -43,8 +43,9 @@ def make_split(kind: str, train_labels: np.ndarray, test_labels: np.ndarray,
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int):
     """Split indices into (kept, held out), holding out `fraction` of every class.
 
-    Each class contributes round(fraction * its size) images (at least one when
-    the class has two or more), so class shares are the same in both parts.
+    Each class contributes round(fraction * its size) images, at least one and
+    at most all but one when the class has two or more (none when it has one),
+    so every class keeps images in the kept part and class shares match.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"val_fraction must lie in (0, 1), got {fraction}")
@@ -53,8 +54,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int):
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
         count = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            count = min(max(count, 1), len(members) - 1)
+        count = min(max(count, 1), len(members) - 1)  # 0 for a class of one
         held.append(rng.choice(members, size=count, replace=False))
     held_out = np.sort(np.concatenate(held)).astype(np.int64)
     kept = np.setdiff1d(np.arange(len(labels), dtype=np.int64), held_out)
