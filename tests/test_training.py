@@ -11,7 +11,7 @@ import torch
 import cifar_format
 from cnncompare.config import resolve_config
 from cnncompare.models import build_model
-from cnncompare.training import RunData, channel_stats, fit, predict, seed_everything
+from cnncompare.training import RunData, channel_stats, fit, load_run_data, predict, seed_everything, describe_tested_weights
 
 DEVICE = torch.device("cpu")
 
@@ -56,10 +56,28 @@ def test_another_seed_gives_another_history(data):
 
 
 def test_a_huge_learning_rate_stops_the_run_as_diverged(data):
-    result = train(data, block(epochs=6, batch_size=40, lr=1.0e8, warmup_epochs=0))
+    settings = block(epochs=6, batch_size=40, lr=1.0e8, warmup_epochs=0)
+    result = train(data, settings)
     assert result.status == "diverged"
     assert len(result.history) < 6
     assert not np.isfinite(result.history[-1]["train_loss"])
+    last = block(epochs=6, batch_size=40, lr=1.0e8, keep_weights="last")
+    assert describe_tested_weights(last, train(data, last)).endswith("where training diverged")
+
+
+def test_val_and_test_of_the_two_split_share_one_copy(tmp_path):
+    from cnncompare.datasets import write_prepared
+    from cnncompare.splits import make_split, write_split
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % 10
+    part = (cifar_format.class_images(labels, rng), labels)
+    write_prepared(tmp_path, part, part, cifar_format.CLASSES)
+    write_split(tmp_path / "two.npz", make_split("two", labels, labels, 0.1, 0))
+    loaded = load_run_data(tmp_path, tmp_path / "two.npz", DEVICE)
+    assert loaded.parts["val"][0] is loaded.parts["test"][0]
+    assert len(loaded.mean) == 3
+    assert load_run_data(tmp_path, tmp_path / "two.npz", DEVICE, stats=False).mean == []
 
 
 def test_history_has_one_row_per_epoch_and_the_schedule_rises_then_falls(data):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from cnncompare.archs import checkpoint_path, weights_file, weights_label
+from cnncompare.archs import checkpoint_path, weights_info
 from cnncompare.config import resolve_config
 from cnncompare.models import build_model, count_parameters, feature_blocks
 from cnncompare.training import make_optimizer, train_run
@@ -25,12 +25,13 @@ def block(**settings) -> dict:
 
 
 def test_cache_path_is_torchvisions_own_layout():
-    file, url = weights_file("resnet18", "IMAGENET1K_V1")
+    file, url, label = weights_info("resnet18", "IMAGENET1K_V1")
     assert url.endswith("/" + file) and file.startswith("resnet18-") and file.endswith(".pth")
-    assert checkpoint_path("cache", "resnet18", "IMAGENET1K_V1") == os.path.join("cache", "hub", "checkpoints", file)
-    assert weights_label("resnet50", "DEFAULT") == "ResNet50_Weights.IMAGENET1K_V2"
+    assert label == "ResNet18_Weights.IMAGENET1K_V1"
+    assert checkpoint_path("cache", file) == os.path.join("cache", "hub", "checkpoints", file)
+    assert weights_info("resnet50", "DEFAULT")[2] == "ResNet50_Weights.IMAGENET1K_V2"
     with pytest.raises(ValueError, match="IMAGENET1K_V1"):
-        weights_file("vgg16", "IMAGENET9K")
+        weights_info("vgg16", "IMAGENET9K")
 
 
 def test_pretrained_loads_exactly_the_cached_values(tmp_path):
@@ -58,7 +59,7 @@ def test_pretrained_models_normalise_with_imagenet_statistics(tmp_path):
 
 
 def test_missing_weights_fail_before_any_data_is_read(tmp_path):
-    missing = tmp_path / "weights/hub/checkpoints" / weights_file("resnet18", "DEFAULT")[0]
+    missing = tmp_path / "weights/hub/checkpoints" / weights_info("resnet18", "DEFAULT")[0]
     outputs = {name: tmp_path / name for name in ("model.pt", "history.csv", "train.json")}
     with pytest.raises(FileNotFoundError) as err:
         train_run(
@@ -171,3 +172,18 @@ def test_parameter_counts_of_the_default_config():
     assert counts["vgg16"][0] > 10 * counts["vgg16"][1]  # the frozen base dominates
     assert counts["vgg16_finetune"][1] == counts["vgg16_finetune"][0] == counts["vgg16"][0]
     assert counts["resnet50"][1] == counts["resnet50"][0] > 23_000_000
+
+
+@pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
+def test_googlenet_and_inception_lose_their_auxiliary_heads_and_rescale_only_when_pretrained(arch):
+    size = 75 if arch == "inception_v3" else 32
+    random_start = build_model(block(arch=arch, image_size=size), 10)
+    trainable, total = count_parameters(random_start)[1], count_parameters(random_start)[0]
+    assert trainable == total
+    backbone = random_start[1].base[0]
+    assert backbone.aux_logits is False and backbone.transform_input is False
+    assert not any("aux" in name.lower() for name, _ in backbone.named_children())
+    out = random_start.train()(torch.rand(2, 3, size, size))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 10)
+    # What ImageNet weights expect, decided by the block, so evaluation builds the same net.
+    assert build_model(block(arch=arch, pretrained=True, image_size=size), 10)[1].base[0].transform_input is True

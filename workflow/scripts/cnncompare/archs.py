@@ -69,18 +69,13 @@ def weights_enum(arch: str, weights: str):
     return enum[weights]
 
 
-def weights_file(arch: str, weights: str) -> tuple[str, str]:
-    """(file name in the cache's hub/checkpoints folder, URL) of pretrained weights."""
+def weights_info(arch: str, weights: str) -> tuple[str, str, str]:
+    """(file name in the cache's hub/checkpoints folder, URL, explicit enum name
+    such as 'VGG16_Weights.IMAGENET1K_V1') of pretrained weights."""
     member = weights_enum(arch, weights)
-    return os.path.basename(member.url), member.url
+    return os.path.basename(member.url), member.url, f"{type(member).__name__}.{member.name}"
 
 
-def weights_label(arch: str, weights: str) -> str:
-    """The explicit enum name, e.g. 'VGG16_Weights.IMAGENET1K_V1'."""
-    member = weights_enum(arch, weights)
-    return f"{type(member).__name__}.{member.name}"
-
-
-def checkpoint_path(weights_dir: str, arch: str, weights: str) -> str:
-    """Where torchvision's loader looks with TORCH_HOME=weights_dir."""
-    return os.path.join(weights_dir, "hub", "checkpoints", weights_file(arch, weights)[0])
+def checkpoint_path(weights_dir: str, file: str) -> str:
+    """Where torchvision's loader looks for `file` with TORCH_HOME=weights_dir."""
+    return f"{weights_dir.rstrip('/')}/hub/checkpoints/{file}"

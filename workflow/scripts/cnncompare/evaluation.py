@@ -42,14 +42,17 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
     device = choose_device(device_setting)
     info = read_json(train_info_path)
     start = time.perf_counter()
-    data = load_run_data(data_dir, split_path, device)
+    data = load_run_data(data_dir, split_path, device, stats=False)
     model = build_model(block, len(data.classes)).to(device)
     model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
 
-    results = {}
+    results, done = {}, {}
     for part in ("train", "val", "test"):
         images, labels = data.parts[part]
-        loss, acc, predicted = predict(model, images, labels, block["eval_batch_size"])
+        key = id(images)  # val and test of the 'two' split are one tensor: predict it once
+        if key not in done:
+            done[key] = predict(model, images, labels, block["eval_batch_size"])
+        loss, acc, predicted = done[key]
         results[part] = (loss, acc)
         log.info("%s: loss %.4f accuracy %.4f on %d images", part, loss, acc, len(labels))
     true = labels.cpu().numpy()

@@ -150,12 +150,11 @@ class TransferNet(nn.Module):
     batch-norm statistics are not updated either: frozen means unchanged.
     """
 
-    def __init__(self, blocks: list[nn.Module], head: nn.Module, frozen: int, unwrap: bool = False):
+    def __init__(self, blocks: list[nn.Module], head: nn.Module, frozen: int):
         super().__init__()
         self.base = nn.Sequential(*blocks)
         self.head = head
         self.frozen = frozen
-        self.unwrap = unwrap  # GoogLeNet / Inception return named tuples in training mode
         for block in self.base[:frozen]:
             block.requires_grad_(False)
 
@@ -166,21 +165,60 @@ class TransferNet(nn.Module):
         return self
 
     def forward(self, x):
-        features = self.base(x)
-        if self.unwrap and hasattr(features, "logits"):
-            features = features.logits
-        return self.head(features)
+        return self.head(self.base(x))
+
+
+def _drop_auxiliary_heads(model: nn.Module, pretrained: bool) -> None:
+    """GoogLeNet and Inception v3: remove the auxiliary classifiers our loss never
+    trains, and, for ImageNet weights ported from TensorFlow, re-scale inputs as
+    those weights expect (torchvision does this only when it loads them itself).
+    Decided by the block, not by a weights file, so evaluation builds the same net."""
+    from torchvision import models as tvm
+
+    if isinstance(model, tvm.GoogLeNet):
+        model.aux_logits, model.aux1, model.aux2 = False, None, None
+    elif isinstance(model, tvm.Inception3):
+        model.aux_logits, model.AuxLogits = False, None
+    else:
+        return
+    model.transform_input = pretrained
+
+
+def kept_blocks(model: nn.Module, block: dict) -> list[nn.Module] | None:
+    """The feature blocks the block keeps (None: the arch has no blocks and is
+    used whole), refusing keep_blocks or freeze beyond what the arch has."""
+    arch, keep, freeze = block["arch"], block["keep_blocks"], block["freeze"]
+    blocks = feature_blocks(model)
+    if blocks is None:
+        if keep is not None or isinstance(freeze, int):
+            raise ValueError(
+                f"{arch} has no feature blocks to keep or freeze one by one; use keep_blocks: null "
+                f"and freeze: none or base"
+            )
+        return None
+    if keep is not None and keep > len(blocks):
+        raise ValueError(f"keep_blocks: {keep} asked, but {arch} has {len(blocks)} feature blocks")
+    blocks = blocks[:keep] if keep is not None else blocks
+    if isinstance(freeze, int) and freeze > len(blocks):
+        raise ValueError(f"freeze: {freeze} blocks asked, but {arch} keeps only {len(blocks)}")
+    return blocks
+
+
+def check_blocks(block: dict) -> None:
+    """kept_blocks' checks without building weights: the model is made on the
+    meta device (no memory, no initialisation), so a plan can check them."""
+    from torchvision import models as tvm
+
+    with torch.device("meta"):
+        model = tvm.get_model(block["arch"], weights=None)
+    kept_blocks(model, block)
 
 
 def _frozen_blocks(block: dict, n_blocks: int) -> int:
     freeze = block["freeze"]
     if freeze == "base" or block.get("lr_base") == 0:
         return n_blocks
-    if freeze == "none":
-        return 0
-    if freeze > n_blocks:
-        raise ValueError(f"freeze: {freeze} blocks asked, but {block['arch']} keeps only {n_blocks}")
-    return freeze
+    return 0 if freeze == "none" else freeze
 
 
 def build_torchvision(block: dict, num_classes: int, weights_path=None) -> TransferNet:
@@ -196,22 +234,12 @@ def build_torchvision(block: dict, num_classes: int, weights_path=None) -> Trans
     if weights_path is not None:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-    unwrap = isinstance(model, (tvm.GoogLeNet, tvm.Inception3))
-    blocks = feature_blocks(model)
-    keep = block["keep_blocks"]
+    _drop_auxiliary_heads(model, pretrained=block["pretrained"])
+    blocks = kept_blocks(model, block)
     if blocks is None:
-        if keep is not None or isinstance(block["freeze"], int):
-            raise ValueError(
-                f"{arch} has no feature blocks to keep or freeze one by one; use keep_blocks: null "
-                f"and freeze: none or base"
-            )
         width = _replace_last_linear(model)
         head = make_head(width, block["head"], num_classes, spatial=False)
-        return TransferNet([model], head, _frozen_blocks(block, 1), unwrap=unwrap)
-    if keep is not None:
-        if keep > len(blocks):
-            raise ValueError(f"keep_blocks: {keep} asked, but {arch} has {len(blocks)} feature blocks")
-        blocks = blocks[:keep]
+        return TransferNet([model], head, _frozen_blocks(block, 1))
     # The head's input width: one forward pass of a dummy image through the kept blocks.
     base = nn.Sequential(*blocks).eval()
     with torch.no_grad():

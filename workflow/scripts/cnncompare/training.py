@@ -78,8 +78,13 @@ class RunData:
         return len(self.parts[part][1])
 
 
-def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS) -> RunData:
-    """Read train.npz / test.npz once and move the split's parts onto the device."""
+def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS, stats: bool = True) -> RunData:
+    """Read train.npz / test.npz once and move the split's parts onto the device.
+
+    A part with the same images as one already loaded (val and test in the
+    'two' split) shares its tensors. `stats` computes the training part's
+    channel mean and std (training needs them, evaluation does not).
+    """
     data_dir = Path(data_dir)
     split = read_split(split_path)
     sources = {}
@@ -88,12 +93,16 @@ def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS) -> Ru
     loaded = {}
     for part in parts:
         source, indices = split[part]
+        same = next((p for p in loaded if split[p][0] == source and np.array_equal(split[p][1], indices)), None)
+        if same is not None:
+            loaded[part] = loaded[same]
+            continue
         images, labels = sources[source]
         loaded[part] = (
             torch.from_numpy(images[indices]).to(device),
             torch.from_numpy(labels[indices]).to(device),
         )
-    mean, std = channel_stats(sources[split["train"][0]][0][split["train"][1]])
+    mean, std = channel_stats(sources[split["train"][0]][0][split["train"][1]]) if stats else ([], [])
     return RunData(loaded, read_json(data_dir / "classes.json"), mean, std)
 
 
@@ -144,10 +153,16 @@ def make_scheduler(optimizer, block: dict, steps_per_epoch: int):
     )
 
 
-def steps_per_epoch(n_images: int, batch_size: int) -> int:
-    # The last incomplete batch is dropped (a batch of one breaks batch norm);
-    # a set smaller than one batch is one step.
-    return max(1, n_images // batch_size)
+def batching(n_images: int, batch_size: int) -> tuple[int, int]:
+    """(batch size, steps per epoch). The last incomplete batch is dropped (a
+    batch of one breaks batch norm); a set smaller than a batch is one step."""
+    batch_size = min(batch_size, n_images)
+    return batch_size, n_images // batch_size
+
+
+def cpu_copy(model: nn.Module) -> dict:
+    """A snapshot of the model's state, on the CPU, that later steps cannot change."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def train_one_epoch(model, images, labels, optimizer, scheduler, loss_fn, block, generator):
@@ -156,12 +171,12 @@ def train_one_epoch(model, images, labels, optimizer, scheduler, loss_fn, block,
     epoch's augmented batches, read from the device once."""
     model.train()
     n = len(labels)
-    batch_size = min(block["batch_size"], n)
+    batch_size, steps = batching(n, block["batch_size"])
     order = torch.randperm(n, device=labels.device, generator=generator)
     loss_sum = torch.zeros((), device=labels.device)
     correct = torch.zeros((), device=labels.device, dtype=torch.long)
     seen = 0
-    for step in range(steps_per_epoch(n, batch_size)):
+    for step in range(steps):
         idx = order[step * batch_size:(step + 1) * batch_size]
         x = augment_batch(images[idx], block["augment"], generator)
         y = labels[idx]
@@ -231,7 +246,7 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
     train_x, train_y = data.parts["train"]
     val_x, val_y = data.parts["val"]
     optimizer = make_optimizer(model, block)
-    scheduler = make_scheduler(optimizer, block, steps_per_epoch(len(train_y), min(block["batch_size"], len(train_y))))
+    scheduler = make_scheduler(optimizer, block, batching(len(train_y), block["batch_size"])[1])
     loss_fn = nn.CrossEntropyLoss(label_smoothing=block["label_smoothing"])
     generator = torch.Generator(device=device).manual_seed(seed)
 
@@ -269,10 +284,10 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
         if val_acc > best_acc:
             best_acc, best_epoch = val_acc, epoch
             if block["keep_weights"] == "best":
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                best_state = cpu_copy(model)
 
     if block["keep_weights"] == "last" or best_state is None:
-        tested_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        tested_state = cpu_copy(model)
         tested_epoch = len(history)
     else:
         tested_state, tested_epoch = best_state, best_epoch
@@ -281,6 +296,16 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
         status=status, train_seconds=elapsed,
         images_per_second=train_images / train_only_seconds if train_only_seconds else 0.0,
     )
+
+
+def describe_tested_weights(block: dict, result: FitResult) -> str:
+    """Which weights model.pt holds, in words, for metrics.json and the report."""
+    epoch = result.tested_epoch
+    if block["keep_weights"] == "best" and epoch == result.best_epoch and result.best_epoch > 0:
+        return f"epoch {epoch}, the best validation accuracy"
+    if result.status == "diverged" and epoch == len(result.history):
+        return f"epoch {epoch}, where training diverged"
+    return f"epoch {epoch}, the last one trained"
 
 
 def check_pretrained_weights(block: dict, weights_path) -> str | None:
@@ -297,11 +322,6 @@ def check_pretrained_weights(block: dict, weights_path) -> str | None:
             f"{weights_path}. Training never downloads; fetch them on a machine with internet "
             f"with: snakemake --cores 1 {weights_path}"
         )
-    # torchvision reads its cache from TORCH_HOME; point it at ours so nothing
-    # else in this process could look elsewhere or download.
-    weights_dir = Path(weights_path).resolve().parents[2]
-    os.environ["TORCH_HOME"] = str(weights_dir)
-    torch.hub.set_dir(str(weights_dir / "hub"))
     return str(weights_path)
 
 
@@ -342,11 +362,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
         "tested_epoch": result.tested_epoch,
-        "tested_weights": (
-            f"epoch {result.tested_epoch}, the best validation accuracy"
-            if block["keep_weights"] == "best" and result.tested_epoch == result.best_epoch
-            else f"epoch {result.tested_epoch}, the last one trained"
-        ),
+        "tested_weights": describe_tested_weights(block, result),
         "train_seconds": round(result.train_seconds, 3),
         "setup_seconds": round(setup_seconds, 3),
         "images_per_second": round(result.images_per_second, 1),
