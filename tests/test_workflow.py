@@ -132,6 +132,24 @@ def test_adding_a_model_trains_only_its_runs(finished):
     }
 
 
+def test_editing_a_description_only_re_renders_the_report(finished):
+    config = yaml.safe_load(finished["configfile"].read_text())
+    config["models"]["custom_cnn"]["description"] = "now described"
+    assert _plan(finished["workdir"], config, "described.yaml") == {"render_report": 1, "all": 1}
+
+
+def test_report_shows_descriptions_as_text(finished, tmp_path):
+    from cnncompare.report import render
+
+    results = Path(finished["config"]["results_dir"])
+    out = tmp_path / "report.html"
+    render(results / "summary.csv", results / "history.csv", REPO / "report/report.html.j2", out,
+           descriptions={"custom_cnn": "<script>alert('x')</script> & more"})
+    html = out.read_text()
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more" in html
+    assert "<script>alert" not in html
+
+
 def test_changing_one_models_setting_retrains_only_that_model(finished):
     config = yaml.safe_load(finished["configfile"].read_text())
     config["models"]["custom_cnn"]["epochs"] = 4
@@ -159,6 +177,9 @@ BAD_CONFIGS = {
                                         ["compare.models[1]", "resnet9"]),
     "number written as 1e-3": (lambda c: c["models"]["custom_cnn"].update(lr="1e-3"),
                                ["models.custom_cnn.lr", "1.0e-3"]),
+    "more blocks kept than the arch has": (
+        lambda c: (c["models"].update(r18={"arch": "resnet18", "keep_blocks": 9}), c["compare"]["models"].append("r18")),
+        ["models.r18", "keep_blocks: 9 asked, but resnet18 has 5 feature blocks"]),
 }
 
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from cnncompare.archs import weights_file, weights_label
+from cnncompare.archs import CUSTOM_ARCHS, checkpoint_path, weights_info
 from cnncompare.config import ConfigError, key_sorted, resolve_config
-from cnncompare.datasets import download
+from cnncompare.datasets import ARCHIVE_DATASETS, download
 from cnncompare.logs import setup_logging
 
 try:
@@ -36,15 +36,7 @@ def run_path(name):
     return f"{RESULTS}/runs/{{dataset}}/{{split}}/{{model}}/seed{{seed}}/{name}"
 
 
-def weights_path(name):
-    """A file in the pretrained-weights cache, where torchvision's loader looks
-    with TORCH_HOME set to weights_dir."""
-    return f"{WEIGHTS}/hub/checkpoints/{name}"
-
-
 REPORT = results_path("report.html")
-# Data sets fetched as an archive (the others are built locally, e.g. digits).
-ARCHIVE_DATASETS = {"cifar10"}
 
 
 wildcard_constraints:
@@ -110,14 +102,28 @@ def pretrained_weights():
         block = CFG["models"][name]
         if block["pretrained"]:
             try:
-                file, url = weights_file(block["arch"], block["weights"])
-                label = weights_label(block["arch"], block["weights"])
+                found[name] = weights_info(block["arch"], block["weights"])
             except ValueError as error:
                 raise WorkflowError(f"models.{name}.weights: {error}") from None
-            found[name] = (file, url, label)
     return found
 
 
+def check_model_blocks():
+    """keep_blocks and freeze by block count need the arch's structure: checked
+    here, before any job, for the models that set them (this imports torch)."""
+    for name in CFG["compare"]["models"]:
+        block = CFG["models"][name]
+        cut = block["keep_blocks"] is not None or isinstance(block["freeze"], int)
+        if block["arch"] not in CUSTOM_ARCHS and cut:
+            from cnncompare.models import check_blocks
+
+            try:
+                check_blocks(block)
+            except ValueError as error:
+                raise WorkflowError(f"models.{name}: {error}") from None
+
+
+check_model_blocks()
 PRETRAINED = pretrained_weights()
 WEIGHT_URLS = {file: url for file, url, _ in PRETRAINED.values()}
 
@@ -134,7 +140,7 @@ def weights_url(file):
 def model_weights(wildcards):
     """The weights file a pretrained model trains from (none for a random start)."""
     if wildcards.model in PRETRAINED:
-        return {"weights": weights_path(PRETRAINED[wildcards.model][0])}
+        return {"weights": checkpoint_path(WEIGHTS, PRETRAINED[wildcards.model][0])}
     return {}
 
 
@@ -143,7 +149,16 @@ def model_weights_label(wildcards):
 
 
 def model_params(wildcards):
-    return key_sorted(CFG["models"][wildcards.model])
+    # The description is text for the report: editing it re-renders the report only.
+    block = CFG["models"][wildcards.model]
+    return key_sorted({k: v for k, v in block.items() if k != "description"})
+
+
+def model_descriptions():
+    return {
+        name: CFG["models"][name]["description"]
+        for name in sorted(CFG["compare"]["models"])
+    }
 
 
 def job_resource(rule_name, key):

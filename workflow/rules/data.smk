@@ -11,8 +11,6 @@ rule download_dataset:
         data_path("downloads/{dataset}.tar.gz"),
     log:
         data_path("logs/download_dataset/{dataset}.log"),
-    conda:
-        ENV
     params:
         # The md5 identifies the data; the url is only where to find it, so a
         # mirror with the same md5 re-runs nothing.
@@ -57,11 +55,9 @@ rule make_split:
 
 rule download_weights:
     output:
-        weights_path("{file}"),
+        checkpoint_path(WEIGHTS, "{file}"),
     log:
         data_path("logs/download_weights/{file}.log"),
-    conda:
-        ENV
     params:
         # torch hub file names end in the first hex digits of their SHA-256.
         sha256_prefix=lambda w: w.file.rsplit("-", 1)[-1].split(".")[0],

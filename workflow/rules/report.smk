@@ -27,5 +27,7 @@ rule render_report:
         results_path("logs/render_report.log"),
     conda:
         ENV
+    params:
+        descriptions=model_descriptions(),
     script:
         "../scripts/render_report.py"

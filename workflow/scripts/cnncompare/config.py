@@ -147,6 +147,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
             "exclusiveMaximum": "<",
         }
         return f"{where}: {error.instance!r} must be {ops[error.validator]} {error.validator_value}"
+    if error.validator == "oneOf":
+        choices = " or ".join(_alternative(option) for option in error.validator_value)
+        return f"{where}: {error.instance!r} is not valid; expected {choices}"
     if error.validator == "pattern":
         pattern_meaning = {
             "^(https?|file)://": "a URL starting with https://, http:// or file://",
@@ -162,6 +165,16 @@ _STRICT_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
 )
 _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_STRICT_TYPES)
+
+
+def _alternative(option: dict) -> str:
+    """One branch of a oneOf, in words: 'none, base' or 'an integer >= 1'."""
+    if "enum" in option:
+        return ", ".join(map(str, option["enum"]))
+    text = {"integer": "an integer", "number": "a number", "string": "text"}.get(option.get("type"), str(option.get("type")))
+    if "minimum" in option:
+        text += f" >= {option['minimum']}"
+    return text
 
 
 def _schema_problems(config: dict, schema: dict) -> list[str]:
@@ -225,6 +238,14 @@ def _model_problems(where: str, block: dict) -> list[str]:
             problems.append(f"{where}.keep_blocks: applies to torchvision archs only, not {arch}")
         if block.get("freeze", "none") != "none":
             problems.append(f"{where}.freeze: applies to torchvision archs only, not {arch}")
+        if block.get("lr_base") is not None:
+            problems.append(f"{where}.lr_base: applies to torchvision archs only, not {arch}; use lr")
+    warmup, epochs = block.get("warmup_epochs"), block.get("epochs")
+    if isinstance(warmup, (int, float)) and isinstance(epochs, int) and 0 < epochs <= warmup:
+        problems.append(
+            f"{where}.warmup_epochs: {warmup} is not less than epochs ({epochs}); the schedule "
+            f"would never come down from its peak"
+        )
     keep, freeze = block.get("keep_blocks"), block.get("freeze")
     if isinstance(keep, int) and isinstance(freeze, int) and not isinstance(freeze, bool) and freeze > keep:
         problems.append(f"{where}.freeze: {freeze} blocks frozen but only {keep} kept (keep_blocks)")

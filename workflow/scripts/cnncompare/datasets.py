@@ -244,6 +244,23 @@ def prepare_cifar(archive: str | os.PathLike, out_dir: str | os.PathLike) -> Non
     write_prepared(out_dir, train, test, classes)
 
 
+# --- which preparation a data set gets ---------------------------------------------------
+
+# Data sets that come as an archive, fetched by download_dataset; the others
+# are built locally (digits, from scikit-learn).
+ARCHIVE_DATASETS = {"cifar10": prepare_cifar}
+
+
+def prepare_dataset(name: str, out_dir, archive=None, settings: dict | None = None) -> None:
+    """Write the prepared files of data set `name` into out_dir."""
+    if name in ARCHIVE_DATASETS:
+        ARCHIVE_DATASETS[name](archive, out_dir)
+    elif name == "digits":
+        prepare_digits(out_dir, test_fraction=settings["test_fraction"], seed=settings["seed"])
+    else:
+        raise DataError(f"no preparation known for data set {name!r}")
+
+
 # --- scikit-learn digits ------------------------------------------------------------
 
 

@@ -138,7 +138,19 @@ def overview(summary: list[dict]) -> list[str]:
     return lines
 
 
-def render(summary_path, history_path, template_path, out_path) -> None:
+def model_table(summary: list[dict], descriptions: dict[str, str]) -> list[dict]:
+    """One row per model in the runs: its arch, how it starts, its size, and the config's description."""
+    rows = {}
+    for r in summary:
+        rows.setdefault(r["model"], {
+            "model": r["model"], "arch": r["arch"], "init": r["init"], "image_size": r["image_size"],
+            "params": f"{r['params_trainable']:,} / {r['params_total']:,}",
+            "description": descriptions.get(r["model"], ""),
+        })
+    return list(rows.values())
+
+
+def render(summary_path, history_path, template_path, out_path, descriptions=None) -> None:
     summary, history = _rows(summary_path), _rows(history_path)
     runs = [run_label(r) for r in summary]
     template_path = Path(template_path)
@@ -156,6 +168,7 @@ def render(summary_path, history_path, template_path, out_path) -> None:
         summary=summary,
         overview=overview(summary),
         figures=figures,
+        models=model_table(summary, descriptions or {}),
         metrics=metric_table(summary),
         costs=cost_table(summary),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
