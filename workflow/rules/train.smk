@@ -24,6 +24,10 @@ rule train_model:
         model=model_params,
         device=CFG["device"],
         weights_label=model_weights_label,
+        # Outside the declared outputs, which Snakemake deletes when a job fails.
+        checkpoint=lambda w: results_path(
+            f"checkpoints/{w.dataset}/{w.split}/{w.model}/seed{w.seed}.pt"
+        ),
     script:
         "../scripts/train_model.py"
 

@@ -20,4 +20,5 @@ train_run(
     info_path=snakemake.output.info,
     weights_path=snakemake.input.get("weights"),
     weights_label=snakemake.params.weights_label,
+    checkpoint_path=snakemake.params.checkpoint,
 )

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnncompare import costs
+from cnncompare import checkpoint, costs
 from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.augment import augment_batch, to_float
 from cnncompare.datasets import load_prepared
@@ -236,12 +237,17 @@ class FitResult:
     images_per_second: float
 
 
-def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "") -> FitResult:
+def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "",
+        checkpoint_path=None, fingerprint: str = "") -> FitResult:
     """Train for block['epochs'] epochs, validating after each.
 
     Stops early, with status 'diverged', at the first epoch whose training loss
     is not finite. Keeps the weights of the best validation accuracy (or the
-    last epoch's, per block['keep_weights']).
+    last epoch's, per block['keep_weights']). With a checkpoint_path, saves
+    the whole state after every epoch and, when a checkpoint of this run is
+    there, resumes after its epoch: the history and weights are then the same
+    as without the interruption (on the CPU; GPU kernels may differ in the
+    last bits).
     """
     train_x, train_y = data.parts["train"]
     val_x, val_y = data.parts["val"]
@@ -250,29 +256,44 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
     loss_fn = nn.CrossEntropyLoss(label_smoothing=block["label_smoothing"])
     generator = torch.Generator(device=device).manual_seed(seed)
 
-    history, status = [], "completed"
-    best_acc, best_epoch, best_state = -1.0, 0, None
-    train_images, train_only_seconds, elapsed = 0, 0.0, 0.0
+    status = "completed"
+    progress = {
+        "history": [], "best_acc": -1.0, "best_epoch": 0, "best_state": None,
+        "train_images": 0, "train_only_seconds": 0.0, "elapsed": 0.0,
+    }
+    first_epoch = 1
+    saved = checkpoint.load(checkpoint_path, fingerprint, device) if checkpoint_path else None
+    if saved:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        checkpoint.restore_rng(saved["rng"], generator)
+        progress = saved["progress"]
+        if progress["best_state"] is not None:
+            progress["best_state"] = {k: v.cpu() for k, v in progress["best_state"].items()}
+        first_epoch = saved["epoch"] + 1
+        log.info("%sresuming after epoch %d from %s", label, saved["epoch"], checkpoint_path)
+    history = progress["history"]
     epochs = block["epochs"]
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         _sync(device)
         start = time.perf_counter()
         train_loss, train_acc, seen, lr = train_one_epoch(
             model, train_x, train_y, optimizer, scheduler, loss_fn, block, generator
         )
         _sync(device)
-        train_only_seconds += time.perf_counter() - start
-        train_images += seen
+        progress["train_only_seconds"] += time.perf_counter() - start
+        progress["train_images"] += seen
         val_loss, val_acc, _ = predict(model, val_x, val_y, block["eval_batch_size"])
         _sync(device)
         seconds = time.perf_counter() - start
-        elapsed += seconds
+        progress["elapsed"] += seconds
         history.append({
             "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
             "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-            "epoch_seconds": seconds, "elapsed_seconds": elapsed,
+            "epoch_seconds": seconds, "elapsed_seconds": progress["elapsed"],
         })
-        left = (epochs - epoch) * elapsed / epoch
+        left = (epochs - epoch) * progress["elapsed"] / epoch
         log.info(
             "%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs  (%s left)",
             label, epoch, epochs, train_loss, train_acc, val_loss, val_acc, lr, seconds, _duration(left),
@@ -281,20 +302,27 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
             status = "diverged"
             log.warning("%straining loss is %s at epoch %d: stopping, status diverged", label, train_loss, epoch)
             break
-        if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch
+        if val_acc > progress["best_acc"]:
+            progress["best_acc"], progress["best_epoch"] = val_acc, epoch
             if block["keep_weights"] == "best":
-                best_state = cpu_copy(model)
+                progress["best_state"] = cpu_copy(model)
+        if checkpoint_path:
+            checkpoint.save(
+                checkpoint_path, fingerprint=fingerprint, epoch=epoch, model=model, optimizer=optimizer,
+                scheduler=scheduler, generator=generator, progress=progress,
+            )
 
+    best_state, best_epoch = progress["best_state"], progress["best_epoch"]
     if block["keep_weights"] == "last" or best_state is None:
         tested_state = cpu_copy(model)
         tested_epoch = len(history)
     else:
         tested_state, tested_epoch = best_state, best_epoch
+    seconds = progress["train_only_seconds"]
     return FitResult(
         history=history, tested_state=tested_state, best_epoch=best_epoch, tested_epoch=tested_epoch,
-        status=status, train_seconds=elapsed,
-        images_per_second=train_images / train_only_seconds if train_only_seconds else 0.0,
+        status=status, train_seconds=progress["elapsed"],
+        images_per_second=progress["train_images"] / seconds if seconds else 0.0,
     )
 
 
@@ -325,13 +353,29 @@ def check_pretrained_weights(block: dict, weights_path) -> str | None:
     return str(weights_path)
 
 
+class Terminated(SystemExit):
+    """SIGTERM arrived (SLURM's warning before a time limit or preemption)."""
+
+
+def _exit_on_sigterm(signum, _frame):
+    raise Terminated(128 + signum)
+
+
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
-              weights_label: str | None = None) -> dict:
-    """Train one run and write model.pt, history.csv and train.json."""
+              weights_label: str | None = None, checkpoint_path=None) -> dict:
+    """Train one run and write model.pt, history.csv and train.json.
+
+    With a checkpoint_path the run survives being killed: it resumes from the
+    last complete epoch when started again, and removes the checkpoint once
+    its outputs are written. SIGTERM ends it at once with a non-zero exit,
+    keeping the checkpoint of the last complete epoch (a checkpoint being
+    written is finished or dropped whole, never torn).
+    """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     weights_path = check_pretrained_weights(block, weights_path)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting)
     seed_everything(seed)
@@ -349,7 +393,15 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     )
     setup_seconds = time.perf_counter() - t0
 
-    result = fit(model, data, block, seed, device, label)
+    inputs = [Path(data_dir) / "train.npz", Path(data_dir) / "test.npz", split_path, weights_path]
+    try:
+        result = fit(
+            model, data, block, seed, device, label, checkpoint_path=checkpoint_path,
+            fingerprint=checkpoint.fingerprint(block, seed, inputs) if checkpoint_path else "",
+        )
+    except Terminated:
+        log.warning("%sSIGTERM: stopping; the next start resumes from %s", label, checkpoint_path)
+        raise
 
     with atomic_path(model_path) as tmp:
         torch.save(result.tested_state, tmp)
@@ -388,4 +440,6 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "config": copy.deepcopy(block),
     }
     write_json(info_path, info)
+    if checkpoint_path:
+        checkpoint.remove(checkpoint_path)
     return info
