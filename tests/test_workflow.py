@@ -104,6 +104,8 @@ def test_report_is_self_contained_and_names_every_run(finished):
     assert not re.search(r"""url\(\s*["']?(?!#)""", html, re.I)
     assert not re.search(r"@import|<link\b", html, re.I)
     assert html.count("<svg") >= 2  # the accuracy and loss figures, embedded
+    # The only URLs are the SVG and XLink namespace names, which nothing fetches.
+    assert set(re.findall(r"https?://[^\s\"'<>)]*", html)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
     for section in ('id="metrics-table"', 'id="costs-table"', 'id="figure-accuracy"', 'id="figure-loss"'):
         assert section in html
 

@@ -44,7 +44,10 @@ def _rows(path) -> list[dict]:
 
 def _svg(fig) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # No RDF metadata block: no date (the same data give the same page) and no
+    # third-party namespace URIs in a page that must reference nothing outside.
+    no_metadata = {"Date": None, "Creator": None, "Format": None, "Type": None}
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata=no_metadata)
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE
