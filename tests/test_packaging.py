@@ -6,7 +6,9 @@ import yaml
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
-DEV_ONLY = {"pytest", "snakefmt"}
+# Not in the rules' environment: test tools, and the executor plugin, which
+# runs beside snakemake itself on the submit host.
+DEV_ONLY = {"pytest", "snakefmt", "snakemake-executor-plugin-slurm"}
 
 
 def _requirements() -> dict[str, Requirement]:
