@@ -246,9 +246,6 @@ def _model_problems(where: str, block: dict) -> list[str]:
             f"{where}.warmup_epochs: {warmup} is not less than epochs ({epochs}); the schedule "
             f"would never come down from its peak"
         )
-    keep, freeze = block.get("keep_blocks"), block.get("freeze")
-    if isinstance(keep, int) and isinstance(freeze, int) and not isinstance(freeze, bool) and freeze > keep:
-        problems.append(f"{where}.freeze: {freeze} blocks frozen but only {keep} kept (keep_blocks)")
     return problems
 
 

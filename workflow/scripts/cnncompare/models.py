@@ -118,8 +118,8 @@ def _replace_last_linear(model: nn.Module) -> int:
         linears = [(name, m) for name, m in holder.named_modules() if isinstance(m, nn.Linear)]
         if linears:
             name, last = linears[-1]
-            parent = holder.get_submodule(name.rpartition(".")[0]) if "." in name else holder
-            setattr(parent, name.rpartition(".")[2], nn.Identity())
+            parent_name, _, attr_name = name.rpartition(".")
+            setattr(holder.get_submodule(parent_name), attr_name, nn.Identity())  # "" is holder itself
             return last.in_features
     raise ValueError(f"{type(model).__name__}: no final linear layer found to replace")
 

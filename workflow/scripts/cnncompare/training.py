@@ -92,6 +92,7 @@ def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS, stats
     for name in {split[p][0] for p in parts}:
         sources[name] = load_prepared(data_dir, name)
     loaded = {}
+    mean, std = [], []
     for part in parts:
         source, indices = split[part]
         same = next((p for p in loaded if split[p][0] == source and np.array_equal(split[p][1], indices)), None)
@@ -99,11 +100,10 @@ def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS, stats
             loaded[part] = loaded[same]
             continue
         images, labels = sources[source]
-        loaded[part] = (
-            torch.from_numpy(images[indices]).to(device),
-            torch.from_numpy(labels[indices]).to(device),
-        )
-    mean, std = channel_stats(sources[split["train"][0]][0][split["train"][1]]) if stats else ([], [])
+        picked = images[indices]  # one copy, used for the statistics and moved to the device
+        if part == "train" and stats:
+            mean, std = channel_stats(picked)
+        loaded[part] = (torch.from_numpy(picked).to(device), torch.from_numpy(labels[indices]).to(device))
     return RunData(loaded, read_json(data_dir / "classes.json"), mean, std)
 
 
