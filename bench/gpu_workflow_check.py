@@ -67,6 +67,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/cnncompare-gpu-check"))
     parser.add_argument("--train-images", type=int, default=50_000, help="size of the CIFAR-sized archive")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--tiny-only", action="store_true", help="step 1 only (about a minute)")
     args = parser.parse_args()
     import torch
 
@@ -91,6 +92,8 @@ def main() -> int:
         if float(row["test_acc"]) <= 0.5:
             failures.append(f"tiny {row['split']}: test accuracy {row['test_acc']} is not far above chance")
 
+    if args.tiny_only:
+        return finish(args, tiny_dir, None, failures)
     full_dir = args.work / "full"
     start = time.perf_counter()
     full = cifar_format.write_archive(
@@ -116,12 +119,17 @@ def main() -> int:
         seconds = bench.read_text().splitlines()[1].split()[0]
         print(f"[full] {bench.parent.parent.name} {bench.name}: {seconds} s wall (Snakemake benchmark)")
 
+    return finish(args, tiny_dir, full_dir, failures)
+
+
+def finish(args, tiny_dir: Path, full_dir: Path | None, failures: list[str]) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for name in ("summary.csv", "history.csv", "report.html"):
             shutil.copy(tiny_dir / "results" / name, args.out / f"tiny_{name}")
-        shutil.copy(full_dir / "results/summary.csv", args.out / "full_summary.csv")
-        shutil.copy(full_dir / "results/history.csv", args.out / "full_history.csv")
+        if full_dir:
+            shutil.copy(full_dir / "results/summary.csv", args.out / "full_summary.csv")
+            shutil.copy(full_dir / "results/history.csv", args.out / "full_history.csv")
     for failure in failures:
         print("FAILED:", failure)
     return 1 if failures else 0

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnncompare.augment import augment_batch, crop_flip, to_float
+from cnncompare import augment
+from cnncompare.augment import crop_flip, epoch_batches, to_float
 from cnncompare.models import build_model, count_parameters
 from cnncompare.training import lr_factor
 
@@ -175,13 +176,31 @@ def test_to_float_gives_float32_nchw_in_unit_range():
     assert images.dtype == torch.uint8  # the input is left alone
 
 
-def test_augment_batch_combines_crop_flip_and_to_float():
-    images = random_images(6)
-    augment = {"crop_padding": 4, "flip": True}
-    out = augment_batch(images, augment, torch.Generator().manual_seed(9))
-    expected = to_float(crop_flip(images, 4, True, torch.Generator().manual_seed(9)))
-    assert out.shape == (6, 3, 32, 32)
-    assert torch.equal(out, expected)
+@pytest.mark.parametrize("chunk_bytes", [10**9, 2 * 4 * 32 * 32 * 3, 1])  # one chunk; 2 batches; 1 batch
+def test_epoch_batches_cover_a_shuffled_epoch_once_with_matching_labels(monkeypatch, chunk_bytes):
+    monkeypatch.setattr(augment, "CHUNK_BYTES", chunk_bytes)
+    # Each image one flat value (its index) with no augmentation: every batch says which images it holds.
+    n, batch, steps = 22, 4, 5  # the last 2 images of the shuffled order are dropped
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 32, 32, 3).contiguous()
+    labels = torch.arange(n) * 10
+    batches = list(epoch_batches(images, labels, batch, steps, {"crop_padding": 0, "flip": False},
+                                 torch.Generator().manual_seed(3)))
+    assert len(batches) == steps and all(x.shape == (batch, 3, 32, 32) for x, _ in batches)
+    ids = torch.cat([(x[:, 0, 0, 0] * 255).round().long() for x, _ in batches])
+    assert torch.equal(torch.cat([y for _, y in batches]), ids * 10)  # labels travel with their images
+    assert len(set(ids.tolist())) == steps * batch  # no image twice
+    assert ids.tolist() != sorted(ids.tolist())  # shuffled
+    expected = torch.randperm(n, generator=torch.Generator().manual_seed(3))[:steps * batch]
+    assert torch.equal(ids, expected)
+
+
+def test_epoch_batches_augment_with_crop_and_flip():
+    images = random_images(8)
+    x, _ = next(epoch_batches(images, torch.zeros(8, dtype=torch.long), 8, 1, {"crop_padding": 4, "flip": True},
+                              torch.Generator().manual_seed(9)))
+    generator = torch.Generator().manual_seed(9)
+    order = torch.randperm(8, generator=generator)
+    assert torch.equal(x, to_float(crop_flip(images[order], 4, True, generator)))
 
 
 # --- learning-rate schedule ------------------------------------------------------------------------

@@ -72,12 +72,14 @@ def test_metrics_json_holds_the_contract_keys(finished):
         "dataset", "split", "model", "arch", "seed", "epochs_run", "best_epoch", "train_loss", "train_acc",
         "val_loss", "val_acc", "test_loss", "test_acc", "train_seconds", "images_per_second", "peak_rss_mb",
         "peak_gpu_mem_mb", "checkpoint_bytes", "params_total", "params_trainable", "device", "versions", "status",
-        "tested_epoch", "tested_weights",
+        "tested_epoch", "tested_weights", "performance",
     ]
     missing = [k for k in required if k not in metrics]
     assert not missing
     assert set(metrics["versions"]) >= {"python", "torch", "torchvision", "snakemake"}
     assert metrics["device"].startswith("cpu")
+    # performance left out of the config: its defaults, resolved for the CPU.
+    assert metrics["performance"] == {"precision": "fp32", "channels_last": True, "compile": False, "deterministic": False}
     assert metrics["checkpoint_bytes"] == (metrics_path.parent / "model.pt").stat().st_size
     # In the two-split protocol validation is the test set, so they agree exactly.
     assert metrics["val_acc"] == metrics["test_acc"]
@@ -158,6 +160,14 @@ def test_changing_one_models_setting_retrains_only_that_model(finished):
     jobs = _plan(finished["workdir"], config, "more_epochs.yaml")
     assert jobs.get("train_model") == 2
     assert "prepare_dataset" not in jobs and "make_split" not in jobs and "download_dataset" not in jobs
+
+
+def test_changing_a_performance_switch_retrains_every_run(finished):
+    config = yaml.safe_load(finished["configfile"].read_text())
+    config["performance"] = {"precision": "bf16"}
+    jobs = _plan(finished["workdir"], config, "bf16.yaml")
+    assert jobs.get("train_model") == 2 and jobs.get("evaluate_model") == 2
+    assert "prepare_dataset" not in jobs and "make_split" not in jobs
 
 
 def test_dry_run_of_the_default_config_plans_the_study(tmp_path):

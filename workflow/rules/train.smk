@@ -23,6 +23,7 @@ rule train_model:
     params:
         model=model_params,
         device=CFG["device"],
+        performance=PERFORMANCE,
         weights_label=model_weights_label,
         # Outside the declared outputs, which Snakemake deletes when a job fails.
         checkpoint=lambda w: results_path(
@@ -54,5 +55,6 @@ rule evaluate_model:
     params:
         model=model_params,
         device=CFG["device"],
+        performance=PERFORMANCE,
     script:
         "../scripts/evaluate_model.py"

@@ -16,4 +16,5 @@ evaluate_run(
     threads=snakemake.threads,
     metrics_path=snakemake.output.metrics,
     confusion_path=snakemake.output.confusion,
+    performance=snakemake.params.performance,
 )

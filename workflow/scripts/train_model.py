@@ -21,4 +21,5 @@ train_run(
     weights_path=snakemake.input.get("weights"),
     weights_label=snakemake.params.weights_label,
     checkpoint_path=snakemake.params.checkpoint,
+    performance=snakemake.params.performance,
 )

@@ -4,12 +4,22 @@ Images stay uint8 NHWC (as prepared) until the last step. A random crop with
 padding and a horizontal flip are one gather: each image's row and column
 indices into the padded batch are computed with tensor arithmetic, and a flip
 is just reversed column indices. No PIL, no per-image Python.
+
+An epoch is augmented in chunks of many batches: at 32 px a step's kernels are
+so small that a GPU waits on their launches, so a few large gathers per epoch
+cost far less than one small gather per step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
+
+# Images augmented in one go: bounded memory at any image size (about 170
+# batches of 128 at 32 px, 3 at 224 px).
+CHUNK_BYTES = 64 * 2**20
 
 
 def to_float(images_u8: torch.Tensor) -> torch.Tensor:
@@ -42,6 +52,18 @@ def crop_flip(images_u8: torch.Tensor, padding: int, flip: bool, generator: torc
     return padded[batch, rows.view(n, h, 1), cols.view(n, 1, w)]
 
 
-def augment_batch(images_u8: torch.Tensor, augment: dict, generator: torch.Generator) -> torch.Tensor:
-    """The training transform of a model block's `augment`: uint8 NHWC -> float NCHW."""
-    return to_float(crop_flip(images_u8, augment["crop_padding"], augment["flip"], generator))
+def epoch_batches(images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, steps: int, augment: dict,
+                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """`steps` augmented training batches (float NCHW, labels) of one shuffled epoch.
+
+    The shuffled images are gathered and augmented a chunk at a time; each
+    batch is then a slice of the chunk, converted to float.
+    """
+    order = torch.randperm(len(labels), device=labels.device, generator=generator)
+    chunk_steps = max(1, CHUNK_BYTES // (batch_size * images_u8[0].numel()))
+    for first in range(0, steps, chunk_steps):
+        picked = order[first * batch_size:min(first + chunk_steps, steps) * batch_size]
+        chunk_x = crop_flip(images_u8[picked], augment["crop_padding"], augment["flip"], generator)
+        chunk_y = labels[picked]
+        for start in range(0, len(picked), batch_size):
+            yield to_float(chunk_x[start:start + batch_size]), chunk_y[start:start + batch_size]

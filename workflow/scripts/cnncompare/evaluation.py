@@ -4,6 +4,7 @@ new metric re-runs this step, never the training."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -14,7 +15,8 @@ from cnncompare import costs
 from cnncompare.columns import METRIC_KEYS
 from cnncompare.fileio import atomic_path, read_json, write_json
 from cnncompare.models import build_model
-from cnncompare.training import choose_device, load_run_data, predict
+from cnncompare.devices import Performance, choose_device
+from cnncompare.training import load_run_data, predict
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +39,24 @@ def write_confusion(path, matrix: np.ndarray, classes: list[str]) -> None:
 
 
 def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
-                 threads: int, metrics_path, confusion_path) -> dict:
+                 threads: int, metrics_path, confusion_path, performance: dict | None = None) -> dict:
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting)
+    # One pass over each part: compiling would cost more than it saves.
+    perf = dataclasses.replace(Performance.resolve(performance or {}, device), compile=False)
     info = read_json(train_info_path)
     start = time.perf_counter()
     data = load_run_data(data_dir, split_path, device, stats=False)
     model = build_model(block, len(data.classes)).to(device)
     model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+    perf.prepare(model)
 
     results, done = {}, {}
     for part in ("train", "val", "test"):
         images, labels = data.parts[part]
         key = id(images)  # val and test of the 'two' split are one tensor: predict it once
         if key not in done:
-            done[key] = predict(model, images, labels, block["eval_batch_size"])
+            done[key] = predict(model, images, labels, block["eval_batch_size"], perf)
         loss, acc, predicted = done[key]
         results[part] = (loss, acc)
         log.info("%s: loss %.4f accuracy %.4f on %d images", part, loss, acc, len(labels))
@@ -65,6 +70,7 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
         metrics[f"{part}_acc"] = acc
     metrics["eval_seconds"] = round(time.perf_counter() - start, 3)
     metrics["eval_device"] = costs.device_name(device)
+    metrics["eval_performance"] = perf.describe()
     metrics["evaluated"] = (
         f"weights of {info['tested_weights']}, on the whole train, val and test parts, "
         "without augmentation"

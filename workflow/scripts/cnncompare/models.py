@@ -39,6 +39,24 @@ class Preprocess(nn.Module):
         return (x - self.mean) / self.std
 
 
+class AvgPoolTo(nn.Module):
+    """Average pooling to size x size, as nn.AdaptiveAvgPool2d, but through plain
+    average pooling whenever the input divides evenly: adaptive pooling's CUDA
+    backward adds with atomics, which deterministic mode refuses."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        if (h, w) == (self.size, self.size):
+            return x
+        if h % self.size == 0 and w % self.size == 0:
+            return F.avg_pool2d(x, (h // self.size, w // self.size))
+        return F.adaptive_avg_pool2d(x, self.size)
+
+
 # --- the study's network -----------------------------------------------------------------
 
 
@@ -65,7 +83,7 @@ class CustomCNN(nn.Sequential):
             c_in = width
         # Pooling to 4x4 is the identity at 32 px and keeps the dense layer's
         # size fixed when images are larger.
-        layers += [nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(c_in * 16, num_classes)]
+        layers += [AvgPoolTo(4), nn.Flatten(), nn.Linear(c_in * 16, num_classes)]
         super().__init__(*layers)
 
 
@@ -129,7 +147,7 @@ def make_head(in_features: int, spec: dict, num_classes: int, spatial: bool) -> 
     ReLU and dropout, then one output per class."""
     layers: list[nn.Module] = []
     if spatial:
-        layers += [nn.AdaptiveAvgPool2d(1) if spec["pool"] == "avg" else nn.Identity(), nn.Flatten()]
+        layers += [AvgPoolTo(1) if spec["pool"] == "avg" else nn.Identity(), nn.Flatten()]
     width = in_features
     for size in spec["hidden"]:
         layers.append(nn.Linear(width, size))

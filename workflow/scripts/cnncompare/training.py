@@ -24,8 +24,9 @@ from torch import nn
 
 from cnncompare import checkpoint, costs
 from cnncompare.columns import HISTORY_COLUMNS
-from cnncompare.augment import augment_batch, to_float
+from cnncompare.augment import epoch_batches, to_float
 from cnncompare.datasets import load_prepared
+from cnncompare.devices import Performance, Stopwatch, choose_device, set_determinism
 from cnncompare.fileio import atomic_path, read_json, write_csv, write_json
 from cnncompare.models import build_model, count_parameters, parameter_groups
 from cnncompare.splits import PARTS, read_split
@@ -35,14 +36,6 @@ log = logging.getLogger(__name__)
 
 
 # --- setup -----------------------------------------------------------------------------
-
-
-def choose_device(setting: str) -> torch.device:
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for, but torch sees no CUDA device")
-    if setting == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
 
 
 def seed_everything(seed: int) -> None:
@@ -166,45 +159,50 @@ def cpu_copy(model: nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def train_one_epoch(model, images, labels, optimizer, scheduler, loss_fn, block, generator):
+FP32 = Performance(bf16=False, channels_last=False, compile=False, deterministic=False)
+
+
+def train_one_epoch(model, images, labels, optimizer, scheduler, loss_fn, block, generator,
+                    perf: Performance = FP32, forward=None):
     """One pass over the shuffled training part. Returns (loss, accuracy, images seen,
     learning rate of the last step), loss and accuracy as running averages over the
-    epoch's augmented batches, read from the device once."""
+    epoch's augmented batches, read from the device once.
+
+    `forward` is what computes the logits (the compiled model, when compiled).
+    """
+    forward = forward or model
     model.train()
-    n = len(labels)
-    batch_size, steps = batching(n, block["batch_size"])
-    order = torch.randperm(n, device=labels.device, generator=generator)
+    batch_size, steps = batching(len(labels), block["batch_size"])
     loss_sum = torch.zeros((), device=labels.device)
     correct = torch.zeros((), device=labels.device, dtype=torch.long)
-    seen = 0
-    for step in range(steps):
-        idx = order[step * batch_size:(step + 1) * batch_size]
-        x = augment_batch(images[idx], block["augment"], generator)
-        y = labels[idx]
-        logits = model(x)
-        loss = loss_fn(logits, y)
+    for x, y in epoch_batches(images, labels, batch_size, steps, block["augment"], generator):
+        with perf.autocast(labels.device):
+            logits = forward(x)
+            loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lr = optimizer.param_groups[-1]["lr"]
         optimizer.step()
         scheduler.step()
-        loss_sum += loss.detach() * len(y)
+        loss_sum += loss.detach()  # every batch has batch_size images
         correct += (logits.detach().argmax(1) == y).sum()
-        seen += len(y)
-    return loss_sum.item() / seen, correct.item() / seen, seen, lr
+    seen = steps * batch_size
+    return loss_sum.item() / steps, correct.item() / seen, seen, lr
 
 
 @torch.no_grad()
-def predict(model, images, labels, batch_size: int):
+def predict(model, images, labels, batch_size: int, perf: Performance = FP32, forward=None):
     """(mean cross-entropy, accuracy, predicted labels) without augmentation."""
+    forward = forward or model
     model.eval()
     loss_sum = torch.zeros((), device=labels.device)
     predictions = []
     for start in range(0, len(labels), batch_size):
         x = to_float(images[start:start + batch_size])
         y = labels[start:start + batch_size]
-        logits = model(x)
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
+        with perf.autocast(labels.device):
+            logits = forward(x)
+        loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum")
         predictions.append(logits.argmax(1))
     predicted = torch.cat(predictions)
     accuracy = (predicted == labels).sum().item() / len(labels)
@@ -212,11 +210,6 @@ def predict(model, images, labels, batch_size: int):
 
 
 # --- the run ------------------------------------------------------------------------
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _duration(seconds: float) -> str:
@@ -238,7 +231,7 @@ class FitResult:
 
 
 def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "",
-        checkpoint_path=None, fingerprint: str = "") -> FitResult:
+        checkpoint_path=None, fingerprint: str = "", perf: Performance = FP32) -> FitResult:
     """Train for block['epochs'] epochs, validating after each.
 
     Stops early, with status 'diverged', at the first epoch whose training loss
@@ -247,10 +240,11 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
     the whole state after every epoch and, when a checkpoint of this run is
     there, resumes after its epoch: the history and weights are then the same
     as without the interruption (on the CPU; GPU kernels may differ in the
-    last bits).
+    last bits unless perf.deterministic).
     """
     train_x, train_y = data.parts["train"]
     val_x, val_y = data.parts["val"]
+    forward = perf.prepare(model)  # before the optimizer: memory format changes the parameters
     optimizer = make_optimizer(model, block)
     scheduler = make_scheduler(optimizer, block, batching(len(train_y), block["batch_size"])[1])
     loss_fn = nn.CrossEntropyLoss(label_smoothing=block["label_smoothing"])
@@ -275,18 +269,16 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
         log.info("%sresuming after epoch %d from %s", label, saved["epoch"], checkpoint_path)
     history = progress["history"]
     epochs = block["epochs"]
+    clock = Stopwatch(device)
     for epoch in range(first_epoch, epochs + 1):
-        _sync(device)
-        start = time.perf_counter()
+        clock.start()
         train_loss, train_acc, seen, lr = train_one_epoch(
-            model, train_x, train_y, optimizer, scheduler, loss_fn, block, generator
+            model, train_x, train_y, optimizer, scheduler, loss_fn, block, generator, perf, forward
         )
-        _sync(device)
-        progress["train_only_seconds"] += time.perf_counter() - start
+        progress["train_only_seconds"] += clock.seconds()
         progress["train_images"] += seen
-        val_loss, val_acc, _ = predict(model, val_x, val_y, block["eval_batch_size"])
-        _sync(device)
-        seconds = time.perf_counter() - start
+        val_loss, val_acc, _ = predict(model, val_x, val_y, block["eval_batch_size"], perf, forward)
+        seconds = clock.seconds()
         progress["elapsed"] += seconds
         history.append({
             "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
@@ -363,7 +355,7 @@ def _exit_on_sigterm(signum, _frame):
 
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
-              weights_label: str | None = None, checkpoint_path=None) -> dict:
+              weights_label: str | None = None, checkpoint_path=None, performance: dict | None = None) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
 
     With a checkpoint_path the run survives being killed: it resumes from the
@@ -377,10 +369,13 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     weights_path = check_pretrained_weights(block, weights_path)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     torch.set_num_threads(max(1, threads))
+    performance = performance or {}
     device = choose_device(device_setting)
+    perf = Performance.resolve(performance, device)
+    set_determinism(perf.deterministic, device)
     seed_everything(seed)
     label = "{dataset}/{split}/{model}/seed{seed}: ".format(**run)
-    log.info("%straining on %s, config %s", label, costs.device_name(device), block)
+    log.info("%straining on %s, %s, config %s", label, costs.device_name(device), perf.describe(), block)
 
     data = load_run_data(data_dir, split_path, device)
     model = build_model(block, len(data.classes), data.mean, data.std, weights_path=weights_path).to(device)
@@ -397,7 +392,9 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     try:
         result = fit(
             model, data, block, seed, device, label, checkpoint_path=checkpoint_path,
-            fingerprint=checkpoint.fingerprint(block, seed, inputs) if checkpoint_path else "",
+            fingerprint=checkpoint.fingerprint({**block, "performance": performance}, seed, inputs)
+            if checkpoint_path else "",
+            perf=perf,
         )
     except Terminated:
         log.warning("%sSIGTERM: stopping; the next start resumes from %s", label, checkpoint_path)
@@ -434,6 +431,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "test_size": data.size("test"),
         "device": costs.device_name(device),
         "threads": torch.get_num_threads(),
+        "performance": perf.describe(),
         "normalization": {"mean": data.mean, "std": data.std},
         "started_at": started.isoformat(timespec="seconds"),
         "versions": costs.versions(),

@@ -1,0 +1,205 @@
+"""Measurements shared by bench/run.py (this machine) and bench/gpu_check.py (a GPU).
+
+Each figure is taken side by side with its baseline in the same process, on
+the same data, and the two are interleaved so that a slow moment of the
+machine hits both.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+
+from cnncompare import costs  # noqa: E402
+from cnncompare.augment import epoch_batches  # noqa: E402
+from cnncompare.config import resolve_config  # noqa: E402
+from cnncompare.devices import Performance, Stopwatch  # noqa: E402
+from cnncompare.models import Preprocess, build_model  # noqa: E402
+from cnncompare.training import batching, make_optimizer, make_scheduler, train_one_epoch  # noqa: E402
+
+CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
+CIFAR_STD = [0.2470, 0.2435, 0.2616]
+
+
+def machine(device: torch.device) -> dict:
+    return {
+        "device": costs.device_name(device),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "versions": costs.versions(),
+    }
+
+
+def study_blocks(names=None) -> dict:
+    """The model blocks of config.yaml, resolved, from random initialisation (the
+    arithmetic of a pretrained start is the same, and no weights are needed)."""
+    config = resolve_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    names = names or config["compare"]["models"]
+    return {name: {**config["models"][name], "pretrained": False} for name in names}
+
+
+def synthetic_cifar(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, 32, 32, 3) images and int64 labels: CIFAR-10's shape and types."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    text = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in text:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)), flush=True)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return "" if value is None else str(value)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
+# --- pipeline: our batched augmentation against torchvision's per-sample one -------------
+
+
+class _V2Samples(torch.utils.data.Dataset):
+    """CIFAR-shaped uint8 arrays through transforms.v2, one image at a time, as a
+    torchvision-style training script feeds a DataLoader."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, augment: dict):
+        from torchvision.transforms import v2
+
+        self.images, self.labels = images, labels
+        steps = [v2.ToImage()]
+        if augment["crop_padding"]:
+            steps.append(v2.RandomCrop(32, padding=augment["crop_padding"]))
+        if augment["flip"]:
+            steps.append(v2.RandomHorizontalFlip())
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(CIFAR_MEAN, CIFAR_STD)]
+        self.transform = v2.Compose(steps)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def pipeline(images: np.ndarray, labels: np.ndarray, augment: dict, batch_size: int, device: torch.device,
+             workers: int, repeats: int = 2) -> dict:
+    """Images per second of one augmented, normalised epoch delivered on `device`:
+    ours (uint8 data already on the device, augmented in chunks, then the
+    model's Preprocess) against a DataLoader of transforms.v2 with `workers` workers."""
+    loader = torch.utils.data.DataLoader(
+        _V2Samples(images, labels, augment), batch_size=batch_size, shuffle=True, drop_last=True,
+        num_workers=workers, persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+    )
+    on_device = torch.from_numpy(images).to(device)
+    normalise = Preprocess(CIFAR_MEAN, CIFAR_STD, 32).to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    batch, steps = batching(len(labels), batch_size)
+
+    on_device_labels = torch.from_numpy(labels).to(device)
+
+    def ours() -> int:
+        for x, y in epoch_batches(on_device, on_device_labels, batch, steps, augment, generator):
+            x = normalise(x)
+        return steps * batch
+
+    def theirs() -> int:
+        seen = 0
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            seen += len(y)
+        return seen
+
+    for name, fn in (("ours", ours), ("torchvision", theirs)):  # warm-up: worker start, kernels
+        fn()
+    best = {"ours": 0.0, "torchvision": 0.0}
+    for _ in range(repeats):
+        for name, fn in (("ours", ours), ("torchvision", theirs)):
+            clock = Stopwatch(device).start()
+            seen = fn()
+            best[name] = max(best[name], seen / clock.seconds())
+    return {
+        "images": len(labels), "batch_size": batch_size, "workers": workers,
+        "ours_images_per_s": best["ours"], "torchvision_images_per_s": best["torchvision"],
+        "ratio": best["ours"] / best["torchvision"],
+    }
+
+
+# --- train loop: ours against a plain loop over augmented tensors ------------------------
+
+
+def _model(block: dict, device: torch.device, perf: Performance):
+    torch.manual_seed(0)
+    model = build_model(block, 10, CIFAR_MEAN, CIFAR_STD).to(device)
+    forward = perf.prepare(model)
+    return model, forward
+
+
+def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torch.device, perf: Performance,
+               repeats: int = 2, warmup_images: int = 0) -> dict:
+    """Images per second of a training epoch over `images`: our train_one_epoch
+    (shuffle, index, augment, step, schedule, running metrics) against the plain
+    loop `forward, loss, zero_grad, backward, step` over batches augmented
+    beforehand, with the same model, optimizer, batch size and precision."""
+    block = copy.deepcopy(block)
+    x_u8 = torch.from_numpy(images).to(device)
+    y = torch.from_numpy(labels).to(device)
+    batch, steps = batching(len(y), block["batch_size"])
+    generator = torch.Generator(device=device).manual_seed(0)
+    augmented = [(x.clone(), y) for x, y in epoch_batches(x_u8, y, batch, steps, block["augment"], generator)]
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=block["label_smoothing"])
+
+    ours_model, ours_forward = _model(block, device, perf)
+    ours_opt = make_optimizer(ours_model, block)
+    ours_sched = make_scheduler(ours_opt, {**block, "epochs": 1000}, steps)
+    plain_model, plain_forward = _model(block, device, perf)
+    plain_opt = make_optimizer(plain_model, block)
+
+    def ours(n_steps=steps):
+        images_part, labels_part = (x_u8, y) if n_steps == steps else (x_u8[:n_steps * batch], y[:n_steps * batch])
+        train_one_epoch(ours_model, images_part, labels_part, ours_opt, ours_sched, loss_fn, block, generator,
+                        perf, ours_forward)
+        return n_steps * batch
+
+    def plain(n_steps=steps):
+        plain_model.train()
+        for xb, yb in augmented[:n_steps]:
+            with perf.autocast(device):
+                loss = loss_fn(plain_forward(xb), yb)
+            plain_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            plain_opt.step()
+        return n_steps * batch
+
+    warm = max(2, min(steps, warmup_images // batch)) if warmup_images else 2
+    ours(warm), plain(warm)  # warm-up: cuDNN autotuning, allocator, compilation
+    best = {"ours": 0.0, "plain": 0.0}
+    for _ in range(repeats):
+        for name, fn in (("ours", ours), ("plain", plain)):
+            clock = Stopwatch(device).start()
+            seen = fn()
+            best[name] = max(best[name], seen / clock.seconds())
+    return {
+        "images": steps * batch, "batch_size": batch,
+        "ours_images_per_s": best["ours"], "plain_images_per_s": best["plain"],
+        "ratio": best["ours"] / best["plain"],
+    }

@@ -1,0 +1,107 @@
+"""make bench: every speed figure of this machine, each beside its baseline from the same run.
+
+  python bench/run.py [--only pipeline,train_loop,workflow] [--out results/bench.json]
+
+- pipeline: our batched augmentation (crop, flip, normalise) against torchvision's
+  transforms.v2 per-sample pipeline through a DataLoader with a worker per core.
+- train_loop[model]: our training loop against a plain PyTorch loop over
+  batches augmented beforehand, same model, optimizer and batch size, 32 px.
+- workflow: the demo from scratch, each job's time and peak memory from its
+  benchmark: file, the no-op re-run, and a 200-run grid's dry run and no-op re-run.
+
+Targets (issue 6, on 2 cores): pipeline ratio >= 4, train_loop ratio >= 0.95,
+no-op re-run of the 200-run grid < 5 s. Missing one prints MISSED; the exit
+status is 0 either way, since a slow machine is a finding, not a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import measure  # noqa: E402
+import workflow_timing  # noqa: E402
+from cnncompare.devices import Performance  # noqa: E402
+
+TARGETS = {"pipeline": 4.0, "train_loop": 0.95, "grid_noop_s": 5.0}
+TRAIN_LOOP_IMAGES = {"custom_cnn": 1536, "vgg16": 1536, "resnet50": 768}  # a few seconds each on 2 cores
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def bench_pipeline(device) -> dict:
+    images, labels = measure.synthetic_cifar(20_000)
+    augment = measure.study_blocks(["custom_cnn"])["custom_cnn"]["augment"]
+    row = measure.pipeline(images, labels, augment, 128, device, workers=os.cpu_count(), repeats=3)
+    row["target"] = f">= {TARGETS['pipeline']}"
+    row["verdict"] = verdict(row["ratio"] >= TARGETS["pipeline"])
+    print("\npipeline (crop, flip, normalise; 20,000 CIFAR-shaped images, batch 128):")
+    measure.print_table([row], list(row))
+    return row
+
+
+def bench_train_loop(device) -> list[dict]:
+    blocks = measure.study_blocks(list(TRAIN_LOOP_IMAGES))
+    perf = Performance.resolve({}, device)
+    rows = []
+    for name, n in TRAIN_LOOP_IMAGES.items():
+        images, labels = measure.synthetic_cifar(n)
+        row = {"model": name, **measure.train_loop(blocks[name], images, labels, device, perf, repeats=3)}
+        row["verdict"] = verdict(row["ratio"] >= TARGETS["train_loop"])
+        rows.append(row)
+    print(f"\ntrain_loop (32 px, {perf.describe()['precision']}; target ratio >= {TARGETS['train_loop']}):")
+    measure.print_table(rows, list(rows[0]))
+    return rows
+
+
+def bench_workflow(scratch: Path) -> dict:
+    demo = workflow_timing.demo(scratch / "demo")
+    print(f"\nworkflow: the demo from scratch {demo['wall_s']:.1f} s, no-op re-run {demo['noop_rerun_s']:.2f} s")
+    measure.print_table(demo["jobs"], ["job", "seconds", "max_rss_mb"])
+    grid = workflow_timing.grid(scratch / "grid")
+    grid["verdict"] = verdict(grid["noop_rerun_s"] < TARGETS["grid_noop_s"])
+    print(f"\n{grid['runs']}-run grid (config.yaml, 25 seeds; target no-op < {TARGETS['grid_noop_s']} s):")
+    measure.print_table([grid], list(grid))
+    return {"demo": demo, "grid": grid}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="pipeline,train_loop,workflow")
+    parser.add_argument("--out", type=Path, default=measure.REPO / "results" / "bench.json")
+    args = parser.parse_args()
+    sections = args.only.split(",")
+    device = torch.device("cpu")  # this machine's figures; bench/gpu_check.py is the GPU's
+    torch.set_num_threads(os.cpu_count())
+    info = measure.machine(device)
+    print(f"{info['device']}, {info['cpu_count']} cores, torch {info['versions']['torch']}, {info['platform']}")
+    start = time.perf_counter()
+    results = {"machine": info}
+    if "pipeline" in sections:
+        results["pipeline"] = bench_pipeline(device)
+    if "train_loop" in sections:
+        results["train_loop"] = bench_train_loop(device)
+    if "workflow" in sections:
+        scratch = Path(tempfile.mkdtemp(prefix="cnncompare-bench-"))
+        try:
+            results["workflow"] = bench_workflow(scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    results["seconds"] = time.perf_counter() - start
+    print(f"\nbench took {results['seconds']:.0f} s")
+    measure.write_json(args.out, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The training device and how it is used: which GPU a job takes, mixed
+precision, memory format, torch.compile, determinism, and timing.
+
+Snakemake counts GPUs (`--resources gpu=N`) but hands out no device ids
+(snakemake/snakemake#281), so on a machine with several GPUs each job claims
+one itself: it takes an exclusive, non-blocking `flock` on one lock file per
+GPU. The kernel releases a flock when the process ends in any way, SIGKILL
+included, so a killed job never leaves its GPU claimed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+# Open lock files of the GPUs this process holds: kept referenced so that they
+# stay locked until the process exits.
+_HELD: list = []
+
+
+def default_lock_dir() -> Path:
+    """Node-local (GPU indices mean nothing on another node), one per user."""
+    return Path(tempfile.gettempdir()) / f"cnncompare-gpu-locks-{os.getuid()}"
+
+
+def physical_gpu_ids(count: int, visible: str | None = None) -> list[str]:
+    """Names of the `count` GPUs this process sees, as the machine knows them.
+
+    CUDA_VISIBLE_DEVICES renumbers GPUs from 0 in each process; two jobs that
+    see different subsets must still lock by the machine's own id.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    if visible:
+        ids = [part.strip() for part in visible.split(",") if part.strip()]
+        if len(ids) >= count:
+            return ids[:count]
+    return [str(i) for i in range(count)]
+
+
+def claim_gpu(count: int, lock_dir=None, visible: str | None = None) -> int:
+    """Index (among the `count` visible GPUs) of a GPU no other job holds, now held by this process.
+
+    With one GPU there is nothing to share out and no lock is taken. Raises
+    RuntimeError when every GPU is held: more jobs than GPUs, i.e.
+    --resources gpu=N with N above the GPU count.
+    """
+    if count <= 1:
+        return 0
+    lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    ids = physical_gpu_ids(count, visible)
+    for index, gpu_id in enumerate(ids):
+        handle = open(lock_dir / f"gpu-{gpu_id}.lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")  # who holds it, for a person looking
+        handle.flush()
+        _HELD.append(handle)
+        return index
+    raise RuntimeError(
+        f"all {count} GPUs are held by other jobs (lock files in {lock_dir}): run Snakemake with "
+        f"--resources gpu=N where N is at most the number of GPUs ({count})"
+    )
+
+
+def choose_device(setting: str, lock_dir=None) -> torch.device:
+    """The device of setting 'auto', 'cpu' or 'cuda'; on several GPUs, one this job claims."""
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for, but torch sees no CUDA device")
+    if setting == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    index = claim_gpu(torch.cuda.device_count(), lock_dir)
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+# --- how the device is used -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Performance:
+    """The config's `performance` block, resolved for one device."""
+
+    bf16: bool
+    channels_last: bool
+    compile: bool
+    deterministic: bool
+
+    @classmethod
+    def resolve(cls, settings: dict, device: torch.device) -> "Performance":
+        precision = settings.get("precision", "auto")
+        if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise RuntimeError(
+                f"performance.precision: bf16 was asked for, but {torch.cuda.get_device_name(device)} "
+                "does not support bfloat16; use fp32 or auto"
+            )
+        bf16 = precision == "bf16" or (
+            precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+        )
+        return cls(
+            bf16=bf16,
+            channels_last=settings.get("channels_last", True),
+            compile=settings.get("compile", False),
+            deterministic=settings.get("deterministic", False),
+        )
+
+    def describe(self) -> dict:
+        return {
+            "precision": "bf16 autocast" if self.bf16 else "fp32",
+            "channels_last": self.channels_last,
+            "compile": self.compile,
+            "deterministic": self.deterministic,
+        }
+
+    def autocast(self, device: torch.device):
+        """The forward pass's context: bf16 autocast, or nothing."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+
+    def prepare(self, model: nn.Module):
+        """Set the model's memory format; return what to call for a forward pass.
+
+        The compiled callable wraps the same module, so the module's own
+        state_dict (saved in checkpoints and model.pt) keeps its plain keys.
+        """
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return torch.compile(model) if self.compile else model
+
+
+def set_determinism(deterministic: bool, device: torch.device) -> None:
+    """Deterministic kernels, or cuDNN's autotuner (fastest kernels per shape)."""
+    if device.type != "cuda":
+        return
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; read when CUDA starts.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Stopwatch:
+    """Seconds between start() and seconds(): CUDA events on a GPU (they time the
+    device's own work, recorded in its stream), the wall clock elsewhere."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.device = device
+
+    def start(self) -> "Stopwatch":
+        synchronize(self.device)
+        if self.cuda:
+            self._begin = torch.cuda.Event(enable_timing=True)
+            self._begin.record()
+        else:
+            self._begin = time.perf_counter()
+        return self
+
+    def seconds(self) -> float:
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            end.synchronize()
+            return self._begin.elapsed_time(end) / 1000.0
+        return time.perf_counter() - self._begin
