@@ -103,3 +103,53 @@ def write_archive(path, n_train: int = 1000, n_test: int = 300, seed: int = 0,
         "train": (train_images, train_labels.astype(np.int64)),
         "test": (test_images, test_labels.astype(np.int64)),
     }
+
+
+# --- CIFAR-100 ---------------------------------------------------------------------------
+
+CIFAR100_FOLDER = "cifar-100-python"
+FINE_CLASSES = [f"fine_{i:02d}" for i in range(100)]
+COARSE_CLASSES = [f"coarse_{i:02d}" for i in range(20)]
+
+
+def cifar100_pickle(data: np.ndarray, fine, coarse, name: str) -> bytes:
+    obj = {
+        b"batch_label": name.encode(),
+        b"fine_labels": [int(v) for v in fine],
+        b"coarse_labels": [int(v) for v in coarse],
+        b"data": data,
+        b"filenames": [f"img_{i}.png".encode() for i in range(len(fine))],
+    }
+    return pickle.dumps(obj, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+
+
+def write_cifar100_archive(path, n_train: int = 300, n_test: int = 100, seed: int = 0,
+                           members: dict[str, bytes] | None = None) -> dict:
+    """A CIFAR-100-format .tar.gz (cifar-100-python/train, test, meta), random
+    pixels; the coarse label of fine class f is f // 5."""
+    rng = np.random.default_rng(seed)
+    contents = {
+        f"{CIFAR100_FOLDER}/meta": pickle.dumps(
+            {b"fine_label_names": [c.encode() for c in FINE_CLASSES],
+             b"coarse_label_names": [c.encode() for c in COARSE_CLASSES]},
+            protocol=2,
+        )
+    }
+    parts = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        fine = rng.integers(0, 100, size=n)
+        images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+        contents[f"{CIFAR100_FOLDER}/{part}"] = cifar100_pickle(to_rows(images), fine, fine // 5, part)
+        parts[part] = (images, fine.astype(np.int64))
+    contents.update(members or {})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in contents.items():
+            add_bytes(tar, name, payload)
+    return {
+        "path": path,
+        "url": path.resolve().as_uri(),
+        "md5": hashlib.md5(path.read_bytes()).hexdigest(),
+        **parts,
+    }

@@ -39,7 +39,7 @@ def test_minimal_config_is_completed_with_the_schema_defaults():
     assert resolved["device"] == "auto"
     assert resolved["datasets"]["cifar10"]["md5"] == "c58f30108f718f92721af3b95e74349a"
     assert resolved["datasets"]["cifar10"]["url"].startswith("https://")
-    assert resolved["datasets"]["digits"] == {"test_fraction": 0.2, "seed": 0}
+    assert resolved["datasets"]["digits"] == {"format": "digits", "test_fraction": 0.2, "seed": 0}
     assert resolved["splits"] == {"val_fraction": 0.1, "seed": 0}
     assert resolved["compare"]["splits"] == ["two", "three"]
     assert resolved["compare"]["seeds"] == [0]
@@ -151,8 +151,8 @@ ERROR_CASES = [
      ["models.m.optimizer", "'rmsprop' is not one of", "adamw"]),
     ("negative-crop-padding", set_model("augment", {"crop_padding": -1}),
      ["models.m.augment.crop_padding", "must be >= 0"]),
-    ("unknown-dataset", set_in("compare", "datasets", ["digits", "cifar100"]),
-     ["compare.datasets[1]", "unknown dataset 'cifar100'", "did you mean 'cifar10'"]),
+    ("unknown-dataset", set_in("compare", "datasets", ["digits", "cifar1000"]),
+     ["compare.datasets[1]", "unknown dataset 'cifar1000'", "did you mean 'cifar100'"]),
     ("split-four", set_in("compare", "splits", ["two", "four"]),
      ["compare.splits[1]", "'four' is not one of", "three"]),
     ("model-without-block", set_in("compare", "models", ["m", "resnet50"]),
@@ -171,8 +171,36 @@ ERROR_CASES = [
     ("unknown-device", set_top("device", "tpu"), ["device", "'tpu' is not one of", "cuda"]),
     ("digits-test-fraction-zero", set_dataset("digits", "test_fraction", 0),
      ["datasets.digits.test_fraction", "must be > 0"]),
-    ("unknown-dataset-block", set_dataset("mnist", "url", "https://x"),
-     ["datasets.mnist", "unknown key"]),
+    ("unknown-dataset-block", set_dataset("mnsit", "url", "https://x"),
+     ["datasets.mnsit", "did you mean 'mnist'", "needs format", "imagefolder"]),
+    ("unknown-dataset-format", set_dataset("photos", "format", "imgfolder"),
+     ["datasets.photos.format", "'imgfolder' is not one of", "imagefolder"]),
+    ("format-of-a-named-block", set_dataset("mnist", "format", "svhn"),
+     ["datasets.mnist.format", "must be 'mnist'", "a block of another name can take format 'svhn'"]),
+    ("key-of-another-format", set_dataset("svhn", "image_size", 64), ["datasets.svhn.image_size", "unknown key"]),
+    ("mnist-md5-as-text", set_dataset("mnist", "md5", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+     ["datasets.mnist.md5", "expected object"]),
+    ("mnist-md5-unknown-file", set_dataset("mnist", "md5", {"train-images.gz": "0" * 32}),
+     ["datasets.mnist.md5.train-images.gz", "unknown key", "train-images-idx3-ubyte.gz"]),
+    ("mnist-padded-smaller", set_dataset("mnist", "image_size", 24),
+     ["datasets.mnist.image_size", "24 is smaller than the 28 px", "fit: resize"]),
+    ("mnist-unknown-fit", set_dataset("fashion_mnist", "fit", "crop"),
+     ["datasets.fashion_mnist.fit", "'crop' is not one of", "pad, resize"]),
+    ("cifar100-labels", set_dataset("cifar100", "labels", "superclass"),
+     ["datasets.cifar100.labels", "fine, coarse"]),
+    ("dataset-name-with-capitals", set_dataset("My-Photos", "format", "imagefolder"),
+     ["datasets", "'My-Photos'", "lower-case"]),
+    ("imagefolder-without-block", set_in("compare", "datasets", ["imagefolder"]),
+     ["compare.datasets[0]", "needs a block datasets.imagefolder", "path"]),
+    ("imagefolder-without-path", set_dataset("imagefolder", "image_size", 64),
+     ["datasets.imagefolder.path", "missing", "train_path and test_path"]),
+    ("imagefolder-train-without-test", set_dataset("imagefolder", "train_path", "x"),
+     ["datasets.imagefolder.test_path", "missing"]),
+    ("imagefolder-path-and-train-path", lambda c: c.setdefault("datasets", {}).update(
+        imagefolder={"path": "a", "train_path": "b", "test_path": "c"}),
+     ["datasets.imagefolder", "either path or train_path and test_path"]),
+    ("imagefolder-fit-pad", set_dataset("imagefolder", "fit", "pad"),
+     ["datasets.imagefolder.fit", "'pad' is not one of", "crop, stretch"]),
     ("model-without-arch", set_model("arch", None), ["models.m.arch", "expected string"]),
 ]
 
@@ -291,3 +319,57 @@ def test_key_sorted_leaves_its_input_and_scalars_alone():
     assert key_sorted(3) == 3
     assert key_sorted("s") == "s"
     assert key_sorted(None) is None
+
+
+# --- data set blocks -----------------------------------------------------------------------------
+
+
+def test_every_downloaded_data_set_defaults_to_its_official_files():
+    datasets = resolve_config(minimal())["datasets"]
+    assert datasets["cifar100"] == {
+        "format": "cifar100", "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "md5": "eb9058c3a382ffc7106e4002c42a8d85", "labels": "fine",
+    }
+    assert datasets["mnist"]["md5"]["t10k-labels-idx1-ubyte.gz"] == "ec29112dd5afa0611ce80d1b7f02629c"
+    assert (datasets["mnist"]["image_size"], datasets["mnist"]["fit"]) == (32, "pad")
+    assert datasets["fashion_mnist"]["md5"]["train-images-idx3-ubyte.gz"] == "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+    assert datasets["svhn"]["url"] == "http://ufldl.stanford.edu/housenumbers/"
+    assert datasets["svhn"]["md5"] == {
+        "train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373", "test_32x32.mat": "eb5a983be6a315427106f1b164d9cef3",
+    }
+    assert "imagefolder" not in datasets  # it has no default folder
+
+
+def test_a_block_of_another_name_takes_its_formats_keys_and_defaults():
+    config = minimal(datasets={
+        "mnist_64": {"format": "mnist", "image_size": 64, "fit": "resize"},
+        "photos": {"format": "imagefolder", "path": "anywhere"},
+    })
+    datasets = resolve_config(config)["datasets"]
+    assert datasets["mnist_64"]["md5"] == datasets["mnist"]["md5"]  # the official files
+    assert (datasets["mnist_64"]["image_size"], datasets["mnist"]["image_size"]) == (64, 32)
+    assert datasets["photos"] == {
+        "format": "imagefolder", "path": "anywhere", "train_path": None, "test_path": None,
+        "image_size": 32, "fit": "crop", "test_fraction": 0.2, "seed": 0,
+    }
+
+
+def test_a_partly_given_md5_mapping_keeps_the_other_files_defaults():
+    config = minimal(datasets={"mnist": {"url": "file:///mirror/", "md5": {"train-images-idx3-ubyte.gz": "a" * 32}}})
+    md5 = resolve_config(config)["datasets"]["mnist"]["md5"]
+    assert md5["train-images-idx3-ubyte.gz"] == "a" * 32
+    assert md5["t10k-images-idx3-ubyte.gz"] == "9fb629c4189551a2d022fa330f9573f3"
+
+
+def test_image_folders_must_exist_for_compared_data_sets_only(tmp_path):
+    (tmp_path / "train").mkdir()
+    config = minimal(datasets={
+        "photos": {"format": "imagefolder", "train_path": str(tmp_path / "train"), "test_path": str(tmp_path / "gone")},
+        "elsewhere": {"format": "imagefolder", "path": "/on/another/machine"},
+    })
+    config["compare"]["datasets"] = ["photos"]
+    message = config_error(lambda c: c.update(copy.deepcopy(config)))
+    assert f"datasets.photos.test_path: folder {tmp_path / 'gone'} does not exist" in message
+    assert "train_path" not in message and "elsewhere" not in message
+    (tmp_path / "gone").mkdir()
+    resolve_config(config)

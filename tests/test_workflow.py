@@ -38,7 +38,7 @@ def _plan(workdir: Path, config: dict, name: str) -> dict[str, int]:
 def test_every_output_exists(finished):
     results = Path(finished["config"]["results_dir"])
     data = Path(finished["config"]["data_dir"])
-    for name in ("downloads/cifar10.tar.gz", "cifar10/train.npz", "cifar10/test.npz", "cifar10/classes.json",
+    for name in ("downloads/cifar10/cifar-10-python.tar.gz", "cifar10/train.npz", "cifar10/test.npz", "cifar10/classes.json",
                  "cifar10/splits/two.npz", "cifar10/splits/three.npz"):
         assert (data / name).is_file(), name
     for split, model in RUNS:
@@ -113,7 +113,7 @@ def test_report_is_self_contained_and_names_every_run(finished):
 
 
 def test_the_download_shows_progress(finished):
-    log = (Path(finished["config"]["data_dir"]) / "logs/download_dataset/cifar10.log").read_text()
+    log = (Path(finished["config"]["data_dir"]) / "logs/download_dataset/cifar10/cifar-10-python.tar.gz.log").read_text()
     assert "downloaded" in log and "%" in log
     assert finished["config"]["datasets"]["cifar10"]["md5"] in log
 

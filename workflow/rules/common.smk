@@ -6,7 +6,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from cnncompare.archs import CUSTOM_ARCHS, checkpoint_path, weights_info
 from cnncompare.config import ConfigError, key_sorted, resolve_config
-from cnncompare.datasets import ARCHIVE_DATASETS, download
+from cnncompare.datasets import download
+from cnncompare.formats import download_files, file_source
 from cnncompare.logs import setup_logging
 
 try:
@@ -65,15 +66,45 @@ def run_files(name):
     return [run_path(name).format(**run) for run in planned_runs()]
 
 
-def dataset_archive(wildcards):
-    if wildcards.dataset in ARCHIVE_DATASETS:
-        return [data_path(f"downloads/{wildcards.dataset}.tar.gz")]
-    return []
+def dataset_block(wildcards):
+    return CFG["datasets"][wildcards.dataset]
+
+
+def dataset_downloads(wildcards):
+    """The files download_dataset fetches for a data set (none for a local one)."""
+    files = download_files(dataset_block(wildcards))
+    return [data_path(f"downloads/{wildcards.dataset}/{f}") for f in files]
+
+
+def download_source(wildcards):
+    """(url, md5) of one file of a data set."""
+    try:
+        return file_source(dataset_block(wildcards), wildcards.file)
+    except KeyError as error:
+        raise WorkflowError(f"datasets.{wildcards.dataset}: {error.args[0]}") from None
+
+
+def image_folders(wildcards):
+    """The class folders of an image-folder data set, as inputs: adding,
+    removing or renaming an image changes its folder's time stamp, so the data
+    set is prepared again."""
+    block = dataset_block(wildcards)
+    if block["format"] != "imagefolder":
+        return []
+    roots = (
+        [block["path"]] if block["path"] else [block["train_path"], block["test_path"]]
+    )
+    return sorted(
+        str(p)
+        for root in roots
+        for p in Path(root).iterdir()
+        if p.is_dir() and not p.name.startswith(".")
+    )
 
 
 def prepare_params(wildcards):
-    # url and md5 identify the archive, which is this rule's input already.
-    block = CFG["datasets"][wildcards.dataset]
+    # url and md5 identify the downloads, which are this rule's input already.
+    block = dataset_block(wildcards)
     return key_sorted({k: v for k, v in block.items() if k not in ("url", "md5")})
 
 

@@ -1,4 +1,4 @@
-# Data: fetch the archive (on the submit host), parse it, draw the splits.
+# Data: fetch each data set's files (on the submit host), parse them, draw the splits.
 
 
 localrules:
@@ -8,21 +8,22 @@ localrules:
 
 rule download_dataset:
     output:
-        data_path("downloads/{dataset}.tar.gz"),
+        data_path("downloads/{dataset}/{file}"),
     log:
-        data_path("logs/download_dataset/{dataset}.log"),
+        data_path("logs/download_dataset/{dataset}/{file}.log"),
     params:
         # The md5 identifies the data; the url is only where to find it, so a
         # mirror with the same md5 re-runs nothing.
-        md5=lambda w: CFG["datasets"][w.dataset]["md5"],
+        md5=lambda w: download_source(w)[1],
     run:
         setup_logging(log[0])
-        download(CFG["datasets"][wildcards.dataset]["url"], output[0], params.md5)
+        download(download_source(wildcards)[0], output[0], params.md5)
 
 
 rule prepare_dataset:
     input:
-        archive=dataset_archive,
+        downloads=dataset_downloads,
+        folders=image_folders,
     output:
         train=data_path("{dataset}/train.npz"),
         test=data_path("{dataset}/test.npz"),

@@ -1,14 +1,13 @@
-"""Rule prepare_dataset: an archive (or scikit-learn's digits) -> train.npz, test.npz, classes.json."""
+"""Rule prepare_dataset: downloaded files (or a local folder, or scikit-learn's digits) -> train.npz, test.npz, classes.json."""
 
 from pathlib import Path
 
-from cnncompare.datasets import prepare_dataset
+from cnncompare.formats import prepare_dataset
 from cnncompare.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 prepare_dataset(
-    snakemake.wildcards.dataset,
+    snakemake.params.settings,
+    {Path(path).name: path for path in snakemake.input.downloads},
     Path(snakemake.output.train).parent,
-    archive=snakemake.input.archive[0] if snakemake.input.archive else None,
-    settings=snakemake.params.settings,
 )

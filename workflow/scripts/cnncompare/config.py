@@ -42,13 +42,50 @@ def resolve_config(config: dict, schema: dict | None = None) -> dict:
     resolved = copy.deepcopy(config)
     if not isinstance(resolved, dict):
         raise ConfigError("the configuration must be a mapping of keys to values")
+    schema, format_problems = _with_named_datasets(schema, resolved.get("datasets"))
     _fill_defaults(resolved, schema, schema)
-    problems = _schema_problems(resolved, schema) + _semantic_problems(resolved)
+    problems = format_problems + _schema_problems(resolved, schema) + _semantic_problems(resolved)
     if problems:
         raise ConfigError(
             "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems)
         )
     return resolved
+
+
+# --- data set blocks of any name -----------------------------------------------
+
+
+def _with_named_datasets(schema: dict, datasets) -> tuple[dict, list[str]]:
+    """The schema with a property for each data set block the schema does not
+    name, pointing at the schema of the block's `format`, so that format's keys,
+    defaults and checks apply to it under the user's name; and the problems of
+    blocks whose format is missing or unknown."""
+    if not isinstance(datasets, dict):
+        return schema, []
+    formats = schema["$defs"]["formats"]
+    named = schema["properties"]["datasets"]["properties"]
+    extra = {name: block for name, block in datasets.items() if name not in named and isinstance(block, dict)}
+    if not extra:
+        return schema, []
+    schema = copy.deepcopy(schema)
+    named = schema["properties"]["datasets"]["properties"]
+    problems = []
+    for name, block in extra.items():
+        fmt = block.get("format")
+        if fmt in formats:
+            named[name] = {"$ref": f"#/$defs/formats/{fmt}"}
+            continue
+        if fmt is None:
+            hint = difflib.get_close_matches(name, list(formats), n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            problems.append(
+                f"datasets.{name}: not a data set known by its name{suggestion}; a block of another "
+                f"name needs format, one of: {', '.join(formats)}"
+            )
+        else:
+            problems.append(f"datasets.{name}.format: {fmt!r} is not one of: {', '.join(formats)}")
+        named[name] = {"type": "object"}  # told above; nothing more to check in it
+    return schema, problems
 
 
 # --- defaults ----------------------------------------------------------------
@@ -137,6 +174,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         choices = ", ".join(map(str, error.validator_value))
         return f"{where}: {error.instance!r} is not one of: {choices}"
+    if error.validator == "const":
+        hint = ""
+        if error.absolute_path and error.absolute_path[-1] == "format":
+            hint = f"; a block of another name can take format {error.instance!r}"
+        return f"{where}: must be {error.validator_value!r}, not {error.instance!r}{hint}"
     if error.validator == "required":
         return f"{where}: {error.message}"
     if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
@@ -154,6 +196,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         pattern_meaning = {
             "^(https?|file)://": "a URL starting with https://, http:// or file://",
             "^[0-9a-fA-F]{32}$": "an MD5 of 32 hexadecimal digits",
+            "^[a-z0-9][a-z0-9_]*$": "a name of lower-case letters, digits and _",
         }
         meaning = pattern_meaning.get(error.validator_value, f"text matching {error.validator_value}")
         return f"{where}: {error.instance!r} is not {meaning}"
@@ -206,9 +249,17 @@ def _semantic_problems(config: dict) -> list[str]:
     already failed the schema, so that every mistake is reported in one go."""
     problems = []
     compare, datasets, models = (_mapping(config.get(k)) for k in ("compare", "datasets", "models"))
-    for i, name in enumerate(_names(compare.get("datasets"))):
-        if name not in datasets:
+    compared = _names(compare.get("datasets"))
+    for i, name in enumerate(compared):
+        if name == "imagefolder" and name not in datasets:
+            problems.append(
+                f"compare.datasets[{i}]: imagefolder needs a block datasets.imagefolder with its "
+                f"path (or train_path and test_path)"
+            )
+        elif name not in datasets:
             problems.append(_unknown_name("dataset", f"compare.datasets[{i}]", name, datasets))
+    for name, block in datasets.items():
+        problems += _dataset_problems(f"datasets.{name}", _mapping(block), name in compared)
     for i, name in enumerate(_names(compare.get("models"))):
         if name not in models:
             problems.append(
@@ -216,6 +267,34 @@ def _semantic_problems(config: dict) -> list[str]:
             )
     for name, block in models.items():
         problems += _model_problems(f"models.{name}", _mapping(block))
+    return problems
+
+
+def _dataset_problems(where: str, block: dict, compared: bool) -> list[str]:
+    problems = []
+    size = block.get("image_size")
+    if block.get("fit") == "pad" and isinstance(size, int) and size < 28:
+        problems.append(
+            f"{where}.image_size: {size} is smaller than the 28 px images, which pad cannot shrink; "
+            f"use fit: resize"
+        )
+    if block.get("format") == "imagefolder":
+        path, train, test = (block.get(k) for k in ("path", "train_path", "test_path"))
+        if path and (train or test):
+            problems.append(f"{where}: give either path or train_path and test_path, not both")
+        elif not path and not (train and test):
+            missing = "path" if not (train or test) else ("test_path" if train else "train_path")
+            problems.append(
+                f"{where}.{missing}: missing; give path (a folder of class folders) or both "
+                f"train_path and test_path"
+            )
+        elif compared:
+            # Only for data sets in the grid: a config may name folders of other machines.
+            for key in ("path", "train_path", "test_path"):
+                folder = block.get(key)
+                if isinstance(folder, str) and not Path(folder).is_dir():
+                    start = "" if Path(folder).is_absolute() else f" (relative to {Path.cwd()})"
+                    problems.append(f"{where}.{key}: folder {folder} does not exist{start}")
     return problems
 
 

@@ -1,8 +1,11 @@
-"""Data sets: download, safe extraction, parsing, and the prepared format.
+"""Data sets: download, safe extraction, and the prepared format they all end in.
 
 Every data set ends as three files in `{data_dir}/{dataset}/`:
   train.npz, test.npz   images uint8 (N, H, W, 3) RGB HWC, labels int64 (N,)
   classes.json          the class names, index = label
+
+Parsing each source format lives in cnncompare.formats, one module per format;
+cnncompare.formats also says which files each format downloads.
 """
 
 from __future__ import annotations
@@ -10,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -133,160 +134,6 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DataError(f"cannot read archive {archive}: {exc}") from exc
     return target
-
-
-# --- CIFAR python batches --------------------------------------------------------
-
-# What a pickled numpy array needs, and nothing else. The official archive was
-# written by Python 2 with numpy.core; NumPy 2 calls that module numpy._core.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),  # how Python 3's protocol 2 stores bytes
-}
-
-
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
-        if module.startswith("numpy.core.") and hasattr(np, "_core"):
-            module = "numpy._core." + module.removeprefix("numpy.core.")
-        return super().find_class(module, name)
-
-
-def load_pickle(path: str | os.PathLike) -> dict:
-    """Unpickle a CIFAR batch, allowing only what numpy arrays need."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            obj = _ArrayOnlyUnpickler(fh, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-            MemoryError) as exc:
-        raise DataError(f"cannot unpickle {path}: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise DataError(f"{path}: expected a dict, got {type(obj).__name__}")
-    # Python 2 pickles give bytes keys; normalise to str.
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
-
-
-def _cifar_batch(path: Path, label_key: str, num_classes: int, side: int = 32):
-    batch = load_pickle(path)
-    for key in ("data", label_key):
-        if key not in batch:
-            raise DataError(f"{path}: no '{key}' entry (has: {', '.join(sorted(batch))})")
-    data = np.asarray(batch["data"])
-    labels = np.asarray(batch[label_key], dtype=np.int64)
-    per_image = 3 * side * side
-    if data.ndim != 2 or data.shape[1] != per_image:
-        raise DataError(
-            f"{path}: expected {per_image} values per image (3 x {side} x {side}), got array of shape {data.shape}"
-        )
-    if data.dtype != np.uint8:
-        raise DataError(f"{path}: expected uint8 pixels, got {data.dtype}")
-    if labels.shape != (data.shape[0],):
-        raise DataError(f"{path}: {data.shape[0]} images but {labels.shape[0]} labels")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise DataError(
-            f"{path}: labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}"
-        )
-    # Each row is the red plane, then green, then blue, each row-major.
-    images = data.reshape(-1, 3, side, side).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(images), labels
-
-
-CIFAR10_LAYOUT = {
-    "folder": "cifar-10-batches-py",
-    "train": [f"data_batch_{i}" for i in range(1, 6)],
-    "test": ["test_batch"],
-    "meta": "batches.meta",
-    "names_key": "label_names",
-    "label_key": "labels",
-}
-
-
-def parse_cifar(extracted: str | os.PathLike, layout: dict = CIFAR10_LAYOUT):
-    """Read extracted CIFAR python batches into (train, test, class names)."""
-    folder = Path(extracted) / layout["folder"]
-    needed = [layout["meta"], *layout["train"], *layout["test"]]
-    missing = [name for name in needed if not (folder / name).is_file()]
-    if missing:
-        raise DataError(f"{folder}: the archive lacks {', '.join(missing)}")
-    meta = load_pickle(folder / layout["meta"])
-    if layout["names_key"] not in meta:
-        raise DataError(f"{folder / layout['meta']}: no '{layout['names_key']}' entry")
-    classes = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[layout["names_key"]]]
-    parts = {}
-    for part in ("train", "test"):
-        batches = [
-            _cifar_batch(folder / name, layout["label_key"], len(classes)) for name in layout[part]
-        ]
-        parts[part] = (
-            np.concatenate([b[0] for b in batches]),
-            np.concatenate([b[1] for b in batches]),
-        )
-    return parts["train"], parts["test"], classes
-
-
-def prepare_cifar(archive: str | os.PathLike, out_dir: str | os.PathLike) -> None:
-    """Extract an official CIFAR archive to a scratch folder, parse it, write the prepared files."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".extract-", dir=out_dir) as scratch:
-        safe_extract(archive, scratch)
-        train, test, classes = parse_cifar(scratch)
-    write_prepared(out_dir, train, test, classes)
-
-
-# --- which preparation a data set gets ---------------------------------------------------
-
-# Data sets that come as an archive, fetched by download_dataset; the others
-# are built locally (digits, from scikit-learn).
-ARCHIVE_DATASETS = {"cifar10": prepare_cifar}
-
-
-def prepare_dataset(name: str, out_dir, archive=None, settings: dict | None = None) -> None:
-    """Write the prepared files of data set `name` into out_dir."""
-    if name in ARCHIVE_DATASETS:
-        ARCHIVE_DATASETS[name](archive, out_dir)
-    elif name == "digits":
-        prepare_digits(out_dir, test_fraction=settings["test_fraction"], seed=settings["seed"])
-    else:
-        raise DataError(f"no preparation known for data set {name!r}")
-
-
-# --- scikit-learn digits ------------------------------------------------------------
-
-
-def prepare_digits(out_dir: str | os.PathLike, test_fraction: float, seed: int, side: int = 32) -> None:
-    """scikit-learn's 8x8 digits as 32x32 RGB, with a stratified stand-in test set."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    # Pixel values run 0..16; stretch to 0..255, upscale by repetition, grey to RGB.
-    small = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
-    factor = side // small.shape[1]
-    big = small.repeat(factor, axis=1).repeat(factor, axis=2)
-    images = np.repeat(big[..., None], 3, axis=3)
-    labels = digits.target.astype(np.int64)
-    index = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(
-        index, test_size=test_fraction, random_state=seed, stratify=labels
-    )
-    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
-    write_prepared(
-        out_dir,
-        (images[train_idx], labels[train_idx]),
-        (images[test_idx], labels[test_idx]),
-        [str(d) for d in digits.target_names],
-    )
 
 
 # --- the prepared format --------------------------------------------------------------
