@@ -9,6 +9,7 @@ from cnncompare.config import ConfigError, key_sorted, resolve_config
 from cnncompare.datasets import download
 from cnncompare.formats import download_files, file_source
 from cnncompare.logs import setup_logging
+from cnncompare.sizing import job_limits
 
 try:
     CFG = resolve_config(config)
@@ -195,3 +196,19 @@ def model_descriptions():
 
 def job_resource(rule_name, key):
     return CFG["resources"][rule_name][key]
+
+
+def job_limit(rule_name, key):
+    """mem_mb or runtime of one job: the config's number, or (auto) an estimate
+    from the run's model and data set, doubled, tripled... on each retry."""
+    setting = job_resource(rule_name, key)
+    on_gpu = CFG["device"] != "cpu" and job_resource(rule_name, "gpu") > 0
+
+    def limit(wildcards, attempt):
+        if setting != "auto":
+            return setting
+        model = CFG["models"][wildcards.model]
+        dataset = CFG["datasets"][wildcards.dataset]
+        return job_limits(rule_name, model, dataset, on_gpu)[key] * attempt
+
+    return limit

@@ -18,8 +18,8 @@ rule train_model:
     threads: job_resource("train_model", "threads")
     resources:
         gpu=job_resource("train_model", "gpu"),
-        mem_mb=job_resource("train_model", "mem_mb"),
-        runtime=job_resource("train_model", "runtime"),
+        mem_mb=job_limit("train_model", "mem_mb"),
+        runtime=job_limit("train_model", "runtime"),
     params:
         model=model_params,
         device=CFG["device"],
@@ -50,8 +50,8 @@ rule evaluate_model:
     threads: job_resource("evaluate_model", "threads")
     resources:
         gpu=job_resource("evaluate_model", "gpu"),
-        mem_mb=job_resource("evaluate_model", "mem_mb"),
-        runtime=job_resource("evaluate_model", "runtime"),
+        mem_mb=job_limit("evaluate_model", "mem_mb"),
+        runtime=job_limit("evaluate_model", "runtime"),
     params:
         model=model_params,
         device=CFG["device"],
