@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint clean-demo
+.PHONY: demo test lint bench clean-demo
 
 # The venv is rebuilt when requirements.txt changes.
 $(BIN)/.installed: requirements.txt
@@ -23,6 +23,10 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/pytest
+
+# Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py
 
 clean-demo:
 	rm -rf results/demo

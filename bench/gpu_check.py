@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import os
 import sys
 import time
@@ -34,8 +35,15 @@ JOB_STARTUP_SECONDS = 10  # a training or evaluation job's Python, torch and CUD
 
 
 def epoch_figures(name: str, block: dict, images, labels, test, device, perf: Performance) -> dict:
-    """One timed 50k-image epoch with our loop and one with the plain loop, after a warm-up."""
+    """One timed 50k-image epoch with our loop and one with the plain loop, after a warm-up.
+
+    peak_mem_mb is the peak of this measurement alone: both loops' models and
+    data (50k uint8 images, and the baseline's 600 MB of pre-augmented floats).
+    A training job's own peak is in its train.json (bench/gpu_workflow_check.py).
+    """
+    gc.collect()  # the previous measurement's models and data, out of this one's peak
     if device.type == "cuda":
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     loop = measure.train_loop(block, images, labels, device, perf, repeats=1, warmup_images=4096)
     peak = costs.peak_gpu_mem_mb(device)
