@@ -1,4 +1,5 @@
-"""Rule evaluate_model: model.pt -> metrics.json and the test confusion.csv."""
+"""Rule evaluate_model: model.pt -> metrics.json, the test confusion.csv and the
+misclassified test images the report shows."""
 
 from pathlib import Path
 
@@ -16,4 +17,5 @@ evaluate_run(
     threads=snakemake.threads,
     metrics_path=snakemake.output.metrics,
     confusion_path=snakemake.output.confusion,
+    misclassified_path=snakemake.output.misclassified,
 )
