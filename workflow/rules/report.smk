@@ -5,6 +5,8 @@ rule aggregate_results:
     input:
         metrics=run_files("metrics.json"),
         history=run_files("history.csv"),
+        train_benchmarks=run_files("train.benchmark.tsv"),
+        evaluate_benchmarks=run_files("evaluate.benchmark.tsv"),
     output:
         summary=results_path("summary.csv"),
         history=results_path("history.csv"),
