@@ -52,10 +52,11 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, configfile: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile with `configfile`, its metadata kept in `workdir`."""
+def snakemake(workdir: Path, configfile: Path, *args: str, check: bool = True,
+              snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile (or a copy's) with `configfile`, its metadata kept in `workdir`."""
     cmd = [
-        SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        SNAKEMAKE, "--snakefile", str(snakefile), "--directory", str(workdir),
         "--configfile", str(configfile), "--cores", "2", "--resources", "gpu=1", *args,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

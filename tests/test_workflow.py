@@ -16,7 +16,10 @@ from weights_format import write_random_weights
 pytestmark = pytest.mark.workflow
 
 RUNS = [("two", "custom_cnn"), ("three", "custom_cnn")]
-RUN_FILES = ["model.pt", "history.csv", "train.json", "metrics.json", "confusion.csv", "train.log", "evaluate.log"]
+RUN_FILES = [
+    "model.pt", "history.csv", "train.json", "metrics.json", "confusion.csv", "misclassified.npz", "train.log",
+    "evaluate.log", "train.benchmark.tsv", "evaluate.benchmark.tsv",
+]
 
 
 @pytest.fixture(scope="module")
@@ -143,15 +146,32 @@ def test_editing_a_description_only_re_renders_the_report(finished):
 
 
 def test_report_shows_descriptions_as_text(finished, tmp_path):
-    from cnncompare.report import render
+    from cnncompare.report import render_files
 
     results = Path(finished["config"]["results_dir"])
+    runs = [results / "runs/cifar10" / split / model / "seed0" for split, model in RUNS]
     out = tmp_path / "report.html"
-    render(results / "summary.csv", results / "history.csv", REPO / "report/report.html.j2", out,
-           descriptions={"custom_cnn": "<script>alert('x')</script> & more"})
+    render_files(results / "summary.csv", results / "history.csv", REPO / "report/report.html.j2", out,
+                 metrics=[r / "metrics.json" for r in runs], confusion=[r / "confusion.csv" for r in runs],
+                 misclassified=[r / "misclassified.npz" for r in runs],
+                 descriptions={"custom_cnn": "<script>alert('x')</script> & more"})
     html = out.read_text()
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more" in html
     assert "<script>alert" not in html
+
+
+def test_report_compares_the_two_splits(finished):
+    """custom_cnn ran with both splits: its two test accuracies side by side, as in summary.csv,
+    and the sentence on choosing the epoch on the test set."""
+    results = Path(finished["config"]["results_dir"])
+    with open(results / "summary.csv", newline="") as fh:
+        acc = {r["split"]: r["test_acc"] for r in csv.DictReader(fh)}
+    html = (results / "report.html").read_text()
+    row = re.search(r'<table id="splits-table".*?<tbody>\s*<tr>(.*?)</tr>', html, re.S).group(1)
+    values = re.findall(r'data-value="([^"]*)"', row)
+    assert values[0] == "cifar10/custom_cnn" and values[1:3] == [acc["two"], acc["three"]]
+    assert "picking the best epoch on the test set added" in html
+    assert "biased upwards" in html
 
 
 def test_changing_one_models_setting_retrains_only_that_model(finished):

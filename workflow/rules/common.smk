@@ -1,6 +1,10 @@
 # Config handling and input functions: all Python logic of the rules lives here.
+import subprocess
 import sys
 from pathlib import Path
+
+# `report` starts a keyword line in a Snakefile: the flag goes by another name here.
+from snakemake.io import report as report_flag
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
@@ -10,6 +14,12 @@ from cnncompare.datasets import download
 from cnncompare.formats import download_files, file_source
 from cnncompare.logs import setup_logging
 from cnncompare.sizing import job_limits
+from cnncompare.report_files import (
+    COMPARISON_FIGURES,
+    RUN_FIGURES,
+    comparison_figure,
+    run_figure,
+)
 
 try:
     CFG = resolve_config(config)
@@ -40,6 +50,8 @@ def run_path(name):
 
 
 REPORT = results_path("report.html")
+PARTIAL_REPORT = results_path("report.partial.html")
+FIGURES = results_path("figures")
 
 
 wildcard_constraints:
@@ -212,3 +224,92 @@ def job_limit(rule_name, key):
         return job_limits(rule_name, model, dataset, on_gpu)[key] * attempt
 
     return limit
+
+
+def report_figures():
+    """The figure files render_report writes, flagged for Snakemake's report:
+    the comparison figures in one category, each run's under its model."""
+    caption = "../../report/captions/{}.rst"
+    found = [
+        report_flag(
+            comparison_figure(FIGURES, name),
+            caption=caption.format(name),
+            category="Comparison",
+            labels={"figure": name},
+        )
+        for name in COMPARISON_FIGURES
+    ]
+    for run in planned_runs():
+        for name in RUN_FIGURES:
+            found.append(
+                report_flag(
+                    run_figure(FIGURES, run, name),
+                    caption=caption.format(f"run_{name}"),
+                    category=run["model"],
+                    subcategory=f"{run['dataset']}/{run['split']}",
+                    labels={"run": f"seed{run['seed']}", "figure": name},
+                )
+            )
+    return found
+
+
+def workflow_commit():
+    """The git commit of the workflow's own checkout, and whether tracked files
+    differ from it; None outside git. Computed here, once per invocation, and
+    given to render_report as a param: a new commit re-renders the report only."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", workflow.basedir, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "uncommitted_changes": bool(changed)}
+
+
+WORKFLOW_COMMIT = workflow_commit()
+
+
+def write_partial_report():
+    """After a failed invocation (with --keep-going the other runs still
+    finish): report.partial.html lists the runs that have results and every
+    planned run that has none, with its status and last epoch. It reads only the
+    files that exist, so no rule has to depend on a failed run's outputs."""
+    try:
+        from cnncompare.report import write_partial_report as write
+
+        planned = [
+            {**run, "epochs_planned": CFG["models"][run["model"]]["epochs"]}
+            for run in planned_runs()
+        ]
+        page = write(
+            planned,
+            lambda run: run_path("").format(**run),
+            REPORT_TEMPLATE,
+            PARTIAL_REPORT,
+            descriptions=model_descriptions(),
+            workflow=WORKFLOW_COMMIT,
+        )
+    except Exception as error:  # the hook must not hide the job's own error
+        print(f"cnncompare: no partial report ({error})", file=sys.stderr)
+        return
+    if page is not None:
+        print(
+            f"cnncompare: runs without results are listed in {PARTIAL_REPORT}",
+            file=sys.stderr,
+        )
+
+
+def drop_stale_partial_report():
+    """Once every planned run has its results, a partial report has nothing left to say."""
+    partial = Path(PARTIAL_REPORT)
+    if partial.is_file() and all(Path(f).is_file() for f in run_files("metrics.json")):
+        partial.unlink()

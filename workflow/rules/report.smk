@@ -1,13 +1,24 @@
-# All runs into two tables, then one self-contained HTML report.
+# All runs into two tables, then one self-contained HTML report (and its figures
+# as files, for `snakemake --report`).
 
 
 rule aggregate_results:
     input:
         metrics=run_files("metrics.json"),
         history=run_files("history.csv"),
+        train_benchmarks=run_files("train.benchmark.tsv"),
+        evaluate_benchmarks=run_files("evaluate.benchmark.tsv"),
     output:
-        summary=results_path("summary.csv"),
-        history=results_path("history.csv"),
+        summary=report(
+            results_path("summary.csv"),
+            caption="../../report/captions/summary.rst",
+            category="Tables",
+        ),
+        history=report(
+            results_path("history.csv"),
+            caption="../../report/captions/history.rst",
+            category="Tables",
+        ),
     log:
         results_path("logs/aggregate_results.log"),
     conda:
@@ -20,14 +31,34 @@ rule render_report:
     input:
         summary=results_path("summary.csv"),
         history=results_path("history.csv"),
+        metrics=run_files("metrics.json"),
+        confusion=run_files("confusion.csv"),
+        misclassified=run_files("misclassified.npz"),
         template=REPORT_TEMPLATE,
     output:
-        REPORT,
+        report=report(
+            REPORT,
+            caption="../../report/captions/report.rst",
+            category="Report",
+        ),
+        figures=report_figures(),
     log:
         results_path("logs/render_report.log"),
     conda:
         ENV
     params:
         descriptions=model_descriptions(),
+        # The folder of the figures, from the first (comparison/<name>.svg).
+        figures_dir=lambda w, output: str(Path(output.figures[0]).parents[1]),
+        workflow=WORKFLOW_COMMIT,
+        partial_report=PARTIAL_REPORT,
     script:
         "../scripts/render_report.py"
+
+
+onsuccess:
+    drop_stale_partial_report()
+
+
+onerror:
+    write_partial_report()

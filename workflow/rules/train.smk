@@ -40,7 +40,14 @@ rule evaluate_model:
         info=run_path("train.json"),
     output:
         metrics=run_path("metrics.json"),
-        confusion=run_path("confusion.csv"),
+        confusion=report(
+            run_path("confusion.csv"),
+            caption="../../report/captions/confusion_csv.rst",
+            category="{model}",
+            subcategory="{dataset}/{split}",
+            labels={"run": "seed{seed}", "table": "test confusion matrix"},
+        ),
+        misclassified=run_path("misclassified.npz"),
     log:
         run_path("evaluate.log"),
     benchmark:

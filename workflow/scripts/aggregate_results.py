@@ -1,4 +1,5 @@
-"""Rule aggregate_results: every run's metrics and history -> summary.csv, history.csv."""
+"""Rule aggregate_results: every run's metrics, history and job benchmarks ->
+summary.csv, history.csv."""
 
 from cnncompare.aggregate import aggregate
 from cnncompare.logs import setup_logging
@@ -9,4 +10,6 @@ aggregate(
     list(snakemake.input.history),
     snakemake.output.summary,
     snakemake.output.history,
+    train_benchmarks=list(snakemake.input.train_benchmarks),
+    evaluate_benchmarks=list(snakemake.input.evaluate_benchmarks),
 )

@@ -1,4 +1,5 @@
-"""Rule evaluate_model: model.pt -> metrics.json and the test confusion.csv."""
+"""Rule evaluate_model: model.pt -> metrics.json, the test confusion.csv and the
+misclassified test images the report shows."""
 
 from pathlib import Path
 
@@ -17,4 +18,5 @@ evaluate_run(
     metrics_path=snakemake.output.metrics,
     confusion_path=snakemake.output.confusion,
     performance=snakemake.params.performance,
+    misclassified_path=snakemake.output.misclassified,
 )

@@ -3,24 +3,64 @@ row per epoch of every run)."""
 
 from __future__ import annotations
 
-from cnncompare.columns import HISTORY_COLUMNS, METRIC_KEYS, RUN_KEYS, SUMMARY_COLUMNS, VERSION_KEYS
+import csv
+
+from cnncompare.columns import (
+    BENCHMARK_COLUMNS, EXTRA_METRIC_KEYS, HISTORY_COLUMNS, METRIC_KEYS, RUN_KEYS, SUMMARY_COLUMNS, VERSION_KEYS,
+)
 from cnncompare.fileio import read_csv, read_json, write_csv
 
 
-def summary_row(metrics: dict) -> dict:
-    row = {k: metrics.get(k) for k in METRIC_KEYS + ["tested_weights"]}
+def read_benchmark(path) -> dict[str, float | None]:
+    """The figures of one Snakemake benchmark: file, as numbers; None where it
+    wrote NA (a job too short to sample). With benchmark repeats, the mean
+    time and the largest memory."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    if not rows or "s" not in rows[0] or "max_rss" not in rows[0]:
+        raise ValueError(f"{path}: not a Snakemake benchmark file (no 's' and 'max_rss' columns)")
+
+    def numbers(column):
+        return [float(r[column]) for r in rows if r.get(column) not in (None, "", "NA")]
+
+    values = {}
+    for column in ("s", "cpu_time"):
+        found = numbers(column)
+        values[column] = round(sum(found) / len(found), 3) if found else None
+    found = numbers("max_rss")
+    values["max_rss"] = round(max(found), 1) if found else None
+    return values
+
+
+def summary_row(metrics: dict, benchmarks: dict[str, dict] | None = None) -> dict:
+    """One run's row: metrics.json's keys, its jobs' benchmark figures, versions.
+
+    `benchmarks` maps 'train' and 'evaluate' to read_benchmark() results."""
+    row = {k: metrics.get(k) for k in METRIC_KEYS + EXTRA_METRIC_KEYS + ["tested_weights"]}
+    for column, (job, source) in BENCHMARK_COLUMNS.items():
+        row[column] = (benchmarks or {}).get(job, {}).get(source)
     for key in VERSION_KEYS:
         row[f"version_{key}"] = metrics.get("versions", {}).get(key)
     return row
 
 
-def aggregate(metrics_paths, history_paths, summary_path, history_out) -> None:
-    if len(metrics_paths) != len(history_paths):
-        raise ValueError("one history.csv per metrics.json is needed")
+def aggregate(metrics_paths, history_paths, summary_path, history_out,
+              train_benchmarks=None, evaluate_benchmarks=None) -> None:
+    """Write summary.csv and history.csv from every run's files, given in the
+    same run order in each list."""
+    counts = {len(metrics_paths), len(history_paths)}
+    counts |= {len(p) for p in (train_benchmarks, evaluate_benchmarks) if p is not None}
+    if len(counts) != 1:
+        raise ValueError("one history.csv (and benchmark file, when given) per metrics.json is needed")
     summary, history = [], []
-    for metrics_path, history_path in zip(metrics_paths, history_paths):
+    for i, (metrics_path, history_path) in enumerate(zip(metrics_paths, history_paths)):
         metrics = read_json(metrics_path)
-        summary.append(summary_row(metrics))
+        benchmarks = {}
+        if train_benchmarks is not None:
+            benchmarks["train"] = read_benchmark(train_benchmarks[i])
+        if evaluate_benchmarks is not None:
+            benchmarks["evaluate"] = read_benchmark(evaluate_benchmarks[i])
+        summary.append(summary_row(metrics, benchmarks))
         for epoch in read_csv(history_path):
             history.append({**{k: metrics[k] for k in RUN_KEYS}, **epoch})
     write_csv(summary_path, summary, SUMMARY_COLUMNS)

@@ -16,6 +16,23 @@ METRIC_KEYS = [
     "train_size", "val_size", "test_size", "device",
 ]
 
+# Further metrics.json keys in summary.csv, after METRIC_KEYS.
+EXTRA_METRIC_KEYS = ["epochs_planned", "eval_seconds"]
+
+# What Snakemake's benchmark: files measured of each whole job (Python start,
+# imports and data loading included, which the in-process figures leave out):
+# summary.csv column -> (job, column of the .benchmark.tsv). max_rss is in MB.
+BENCHMARK_COLUMNS = {
+    "train_job_seconds": ("train", "s"),
+    "train_job_cpu_seconds": ("train", "cpu_time"),
+    "train_job_max_rss_mb": ("train", "max_rss"),
+    "evaluate_job_seconds": ("evaluate", "s"),
+    "evaluate_job_max_rss_mb": ("evaluate", "max_rss"),
+}
+
 VERSION_KEYS = ["python", "torch", "torchvision", "numpy", "snakemake"]
 
-SUMMARY_COLUMNS = METRIC_KEYS + ["tested_weights"] + [f"version_{k}" for k in VERSION_KEYS]
+SUMMARY_COLUMNS = (
+    METRIC_KEYS + EXTRA_METRIC_KEYS + list(BENCHMARK_COLUMNS) + ["tested_weights"]
+    + [f"version_{k}" for k in VERSION_KEYS]
+)

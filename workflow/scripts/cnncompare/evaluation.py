@@ -13,13 +13,17 @@ import torch
 
 from cnncompare import costs
 from cnncompare.columns import METRIC_KEYS
-from cnncompare.fileio import atomic_path, read_json, write_json
+from cnncompare.fileio import atomic_path, read_json, write_json, write_npz
 from cnncompare.models import build_model
 from cnncompare.devices import Performance, choose_device
+from cnncompare.splits import read_split
 from cnncompare.training import load_run_data, predict
 
 log = logging.getLogger(__name__)
 
+# Thumbnails of misclassified test images kept per run for the report's gallery:
+# enough to see what a model confuses, few enough that eight runs stay small.
+GALLERY_SIZE = 8
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -38,8 +42,34 @@ def write_confusion(path, matrix: np.ndarray, classes: list[str]) -> None:
                 writer.writerow([name, *row.tolist()])
 
 
+def pick_misclassified(true: np.ndarray, predicted: np.ndarray, count: int = GALLERY_SIZE) -> np.ndarray:
+    """Positions of up to `count` misclassified images, taken round-robin over
+    the true classes (lowest position first within a class), so the gallery
+    shows several classes rather than the first class's mistakes only."""
+    wrong = np.flatnonzero(true != predicted)
+    per_class = [list(wrong[true[wrong] == c]) for c in np.unique(true[wrong])]
+    picked = []
+    while len(picked) < count and any(per_class):
+        for queue in per_class:
+            if queue and len(picked) < count:
+                picked.append(queue.pop(0))
+    return np.array(picked, dtype=np.int64)
+
+
+def write_misclassified(path, images: torch.Tensor, true: np.ndarray, predicted: np.ndarray,
+                        source_index: np.ndarray) -> None:
+    """The gallery's images (uint8 NHWC) with their true and predicted labels
+    and their index in the prepared test file, for the report. Only the picked
+    images leave the device."""
+    picked = pick_misclassified(true, predicted)
+    thumbnails = images[torch.from_numpy(picked).to(images.device)].cpu().numpy()
+    write_npz(path, images=thumbnails, true=true[picked], predicted=predicted[picked],
+              index=source_index[picked])
+
+
 def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
-                 threads: int, metrics_path, confusion_path, performance: dict | None = None) -> dict:
+                 threads: int, metrics_path, confusion_path, misclassified_path=None,
+                 performance: dict | None = None) -> dict:
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting)
     # One pass over each part: compiling would cost more than it saves.
@@ -60,9 +90,12 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
         loss, acc, predicted = done[key]
         results[part] = (loss, acc)
         log.info("%s: loss %.4f accuracy %.4f on %d images", part, loss, acc, len(labels))
-    true = labels.cpu().numpy()
-    matrix = confusion_matrix(true, predicted.cpu().numpy(), len(data.classes))
+    true, predicted = labels.cpu().numpy(), predicted.cpu().numpy()
+    matrix = confusion_matrix(true, predicted, len(data.classes))
     write_confusion(confusion_path, matrix, data.classes)
+    if misclassified_path is not None:
+        test_indices = read_split(split_path)["test"][1]
+        write_misclassified(misclassified_path, data.parts["test"][0], true, predicted, test_indices)
 
     metrics = dict(info)
     for part, (loss, acc) in results.items():

@@ -1,181 +1,283 @@
-"""The HTML report: one self-contained file built from summary.csv and history.csv.
+"""The HTML report: one self-contained file built from summary.csv, history.csv
+and each run's metrics.json, confusion.csv and misclassified.npz.
 
-Figures are matplotlib SVG written straight into the page; the page loads
-nothing from anywhere. Every string from the data passes through Jinja2's
-autoescaping.
+Figures are matplotlib SVG written into the page (and, for Snakemake's own
+report, into files); thumbnails are PNG data URIs. The page loads nothing from
+anywhere. Every string from the data passes through Jinja2's autoescaping.
 """
 
 from __future__ import annotations
 
-import io
-import math
+import csv
+import json
+import logging
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
+from cnncompare import figures, findings, tables
+from cnncompare.aggregate import read_benchmark, summary_row
+from cnncompare.columns import RUN_KEYS
+from cnncompare.fileio import atomic_path, read_csv, read_json
+from cnncompare.report_files import comparison_figure, run_figure
+from cnncompare.stats import describe, group_label, group_runs
+from cnncompare.tables import run_label
 
-from cnncompare.columns import RUN_KEYS  # noqa: E402
-from cnncompare.fileio import atomic_path, read_csv  # noqa: E402
-
-plt.rcParams.update({"svg.fonttype": "none", "figure.dpi": 100, "font.size": 9})
-
-
-def run_label(row: dict) -> str:
-    return "{dataset}/{split}/{model}/seed{seed}".format(**row)
+log = logging.getLogger(__name__)
 
 
-def _number(text: str):
+# --- reading ------------------------------------------------------------------------------
+
+
+def number(text):
+    """A CSV cell as a number when it is one ('' -> None); other text stays text."""
     if text in ("", None):
         return None
     try:
         value = float(text)
     except ValueError:
         return text
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+    return int(value) if value.is_integer() and re.fullmatch(r"-?\d+", text.strip()) else value
 
 
-def _rows(path) -> list[dict]:
-    return [{k: _number(v) if k not in RUN_KEYS[:3] else v for k, v in row.items()} for row in read_csv(path)]
+def read_rows(path) -> list[dict]:
+    """summary.csv or history.csv with numbers as numbers; the run keys but the seed stay text."""
+    return [{k: v if k in RUN_KEYS[:3] else number(v) for k, v in row.items()} for row in read_csv(path)]
 
 
-def _svg(fig) -> str:
-    buffer = io.StringIO()
-    # No RDF metadata block: no date (the same data give the same page) and no
-    # third-party namespace URIs in a page that must reference nothing outside.
-    no_metadata = {"Date": None, "Creator": None, "Format": None, "Type": None}
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata=no_metadata)
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE
+def read_confusion(path) -> tuple[list[str], np.ndarray]:
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or len(rows[0]) < 2:
+        raise ValueError(f"{path}: empty confusion matrix")
+    classes = rows[0][1:]
+    return classes, np.array([[int(v) for v in row[1:]] for row in rows[1:]], dtype=np.int64)
 
 
-def curves_figure(history: list[dict], runs: list[str], metric: str, ylabel: str) -> str:
-    """Train (solid) and val (dashed) `metric` per epoch, every run on one axis."""
-    fig, ax = plt.subplots(figsize=(7.5, 4))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, run in enumerate(runs):
-        rows = [r for r in history if run_label(r) == run]
-        epochs = [r["epoch"] for r in rows]
-        color = colors[i % len(colors)]
-        ax.plot(epochs, [r[f"train_{metric}"] for r in rows], color=color, linestyle="-", label=f"{run} train")
-        ax.plot(epochs, [r[f"val_{metric}"] for r in rows], color=color, linestyle="--", label=f"{run} val")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return _svg(fig)
+def read_run_files(metrics: str, confusion: str | None = None, misclassified: str | None = None) -> dict:
+    """What the report shows of one run beyond summary.csv: its settings and
+    versions (metrics.json), test confusion matrix and gallery images."""
+    info = read_json(metrics)
+    found = {"label": run_label(info), "info": info, "classes": None, "matrix": None, "gallery": []}
+    if confusion:
+        found["classes"], found["matrix"] = read_confusion(confusion)
+    if misclassified:
+        with np.load(misclassified, allow_pickle=False) as npz:
+            for image, true, predicted, index in zip(npz["images"], npz["true"], npz["predicted"], npz["index"]):
+                names = found["classes"] or []
+                found["gallery"].append({
+                    "uri": figures.png_data_uri(image),
+                    "true": names[true] if true < len(names) else str(true),
+                    "predicted": names[predicted] if predicted < len(names) else str(predicted),
+                    "index": int(index),
+                })
+    return found
 
 
-def _fmt(value, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:.{digits}f}"
-    return str(value)
+# --- building the page ----------------------------------------------------------------------
 
 
-def _cell(value, digits: int = 4, scale: float = 1.0, unit: str = "") -> dict:
-    """A table cell: its text and the exact summary.csv value behind it."""
-    shown = value * scale if isinstance(value, (int, float)) and scale != 1.0 else value
-    return {"text": _fmt(shown, digits) + (unit if value is not None else ""), "value": "" if value is None else value}
+def _curve_series(rows: list[dict], history: list[dict]) -> list[tuple[str, list[list[dict]]]]:
+    """(label, histories) per model group; several seeds are drawn as mean and band."""
+    series = []
+    for key, runs in group_runs(rows).items():
+        histories = [[h for h in history if run_label(h) == run_label(r)] for r in runs]
+        histories = [h for h in histories if h]
+        if histories:
+            label = group_label(key) if len(runs) > 1 else run_label(runs[0])
+            series.append((label, histories))
+    return series
 
 
-def metric_table(summary: list[dict]) -> dict:
-    header = [
-        "run", "status", "initialisation", "tested epoch", "train acc", "val acc", "test acc",
-        "train loss", "val loss", "test loss",
-    ]
-    rows = []
-    for r in summary:
-        rows.append([
-            _cell(run_label(r)), _cell(r["status"]), _cell(r["init"]), _cell(r["tested_epoch"]),
-            _cell(r["train_acc"]), _cell(r["val_acc"]), _cell(r["test_acc"]),
-            _cell(r["train_loss"]), _cell(r["val_loss"]), _cell(r["test_loss"]),
-        ])
-    return {"header": header, "rows": rows}
+def _tradeoff_points(rows: list[dict], column: str) -> list[dict]:
+    """Per model group of completed runs: mean test accuracy against the mean of `column`, with stds."""
+    points = []
+    for key, runs in group_runs(findings.completed(rows)).items():
+        x, y = describe([r.get(column) for r in runs]), describe([r["test_acc"] for r in runs])
+        if x["mean"] is not None and y["mean"] is not None:
+            points.append({"label": group_label(key[1:]), "dataset": key[0], "x": x["mean"], "y": y["mean"],
+                           "xerr": x["std"], "yerr": y["std"]})
+    return points
 
 
-def cost_table(summary: list[dict]) -> dict:
-    header = [
-        "run", "training time (s)", "time per epoch (s)", "images/s", "epochs", "peak RAM (MB)",
-        "peak GPU memory (MB)", "checkpoint (MB)", "parameters", "trainable", "frozen", "image size", "device",
-    ]
-    rows = []
-    for r in summary:
-        per_epoch = r["train_seconds"] / r["epochs_run"] if r["epochs_run"] else None
-        rows.append([
-            _cell(run_label(r)), _cell(r["train_seconds"], 1), _cell(per_epoch, 2),
-            _cell(r["images_per_second"], 0), _cell(r["epochs_run"]), _cell(r["peak_rss_mb"], 0),
-            _cell(r["peak_gpu_mem_mb"], 0), _cell(r["checkpoint_bytes"], 2, scale=1 / 2**20),
-            _cell(r["params_total"]), _cell(r["params_trainable"]), _cell(r["params_frozen"]),
-            _cell(r["image_size"]), _cell(r["device"]),
-        ])
-    return {"header": header, "rows": rows}
+def _per_run_sections(rows: list[dict], history: list[dict], run_files: dict[str, dict]) -> list[dict]:
+    sections = []
+    for r in rows:
+        label = run_label(r)
+        files = run_files.get(label, {})
+        own_history = [h for h in history if run_label(h) == label]
+        section = {"label": label, "row": r, "status": r.get("status"), "curves": None, "confusion": None,
+                   "per_class": None, "gallery": files.get("gallery", [])}
+        if own_history:
+            section["curves"] = figures.run_panels(own_history, label)
+        if files.get("matrix") is not None:
+            section["confusion"] = figures.confusion_figure(files["matrix"], files["classes"], f"{label}: test set")
+            section["per_class"] = tables.per_class_table(files["matrix"], files["classes"])
+        sections.append(section)
+    return sections
 
 
-def overview(summary: list[dict]) -> list[str]:
-    """A few sentences written from the data, so the answer comes first."""
-    done = [r for r in summary if isinstance(r.get("test_acc"), float) and math.isfinite(r["test_acc"])]
-    lines = []
-    if done:
-        best = max(done, key=lambda r: r["test_acc"])
-        lines.append(f"Highest test accuracy: {run_label(best)}, {best['test_acc']:.2%} "
-                     f"(weights of epoch {best['tested_epoch']}), after {best['train_seconds']:.0f} s of training.")
-        fastest = min(done, key=lambda r: r["train_seconds"])
-        if fastest is not best:
-            ratio = best["train_seconds"] / max(fastest["train_seconds"], 1e-9)
-            lines.append(f"Fastest to train: {run_label(fastest)}, {fastest['train_seconds']:.0f} s "
-                         f"({ratio:.1f}x less than the most accurate run), test accuracy {fastest['test_acc']:.2%}.")
-        if len({r["params_trainable"] for r in done}) > 1:
-            smallest = min(done, key=lambda r: r["params_trainable"])
-            lines.append(f"Fewest trainable parameters: {run_label(smallest)}, {smallest['params_trainable']:,}.")
-    others = [r for r in summary if r not in done or r["status"] != "completed"]
-    for r in others:
-        lines.append(f"Run {run_label(r)} ended with status '{r['status']}' after epoch {r['epochs_run']}.")
-    return lines
-
-
-def model_table(summary: list[dict], descriptions: dict[str, str]) -> list[dict]:
-    """One row per model in the runs: its arch, how it starts, its size, and the config's description."""
-    rows = {}
-    for r in summary:
-        rows.setdefault(r["model"], {
-            "model": r["model"], "arch": r["arch"], "init": r["init"], "image_size": r["image_size"],
-            "params": f"{r['params_trainable']:,} / {r['params_total']:,}",
-            "description": descriptions.get(r["model"], ""),
+def _provenance(rows: list[dict], run_files: dict[str, dict], workflow: dict | None) -> dict:
+    runs = []
+    for r in rows:
+        info = run_files.get(run_label(r), {}).get("info", {})
+        runs.append({
+            "label": run_label(r),
+            "device": info.get("device") or r.get("device"),
+            "started_at": info.get("started_at"),
+            "weights": info.get("weights"),
+            "versions": info.get("versions") or {},
+            "config": json.dumps(info.get("config"), indent=2, sort_keys=True) if info.get("config") else None,
         })
-    return list(rows.values())
+    versions = sorted({json.dumps(run["versions"], sort_keys=True) for run in runs if run["versions"]})
+    workflow = {"commit": None, "uncommitted_changes": False, **(workflow or {})}
+    return {"workflow": workflow, "runs": runs, "versions": [json.loads(v) for v in versions]}
 
 
-def render(summary_path, history_path, template_path, out_path, descriptions=None) -> None:
-    summary, history = _rows(summary_path), _rows(history_path)
-    runs = [run_label(r) for r in summary]
+def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict],
+               descriptions: dict | None = None, workflow: dict | None = None, notice: str | None = None) -> dict:
+    """Everything the template shows, as text, numbers and SVG."""
+    several_seeds = tables.has_several_seeds(rows)
+    series = _curve_series(rows, history)
+    figs = {
+        "accuracy": figures.curves_figure(series, "acc", "accuracy"),
+        "loss": figures.curves_figure(series, "loss", "cross-entropy loss"),
+        "tradeoff_time": figures.tradeoff_figure(_tradeoff_points(rows, "train_seconds"), "training time (s)"),
+        "tradeoff_params": figures.tradeoff_figure(_tradeoff_points(rows, "params_trainable"),
+                                                   "trainable parameters"),
+    }
+    models = {}
+    for r in rows:
+        models.setdefault(r["model"], {
+            "model": r["model"], "arch": r.get("arch"), "init": r.get("init"), "image_size": r.get("image_size"),
+            "params": f"{tables.fmt(r.get('params_trainable'), thousands=True)} / "
+                      f"{tables.fmt(r.get('params_total'), thousands=True)}",
+            "description": (descriptions or {}).get(r["model"], ""),
+        })
+    return {
+        "notice": notice,
+        "runs": [run_label(r) for r in rows],
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "overview": findings.overview(rows),
+        "best": findings.best_per_metric(rows),
+        "models": list(models.values()),
+        "figures": figs,
+        "several_seeds": several_seeds,
+        "metrics": tables.run_table(rows, tables.METRIC_COLUMNS),
+        "costs": tables.run_table(rows, tables.COST_COLUMNS),
+        "metrics_grouped": tables.group_table(rows, tables.METRIC_COLUMNS) if several_seeds else None,
+        "costs_grouped": tables.group_table(rows, tables.COST_COLUMNS) if several_seeds else None,
+        "per_run": _per_run_sections(rows, history, run_files),
+        "splits": findings.split_comparison(rows, history),
+        "seeds": findings.seed_comparison(rows),
+        "not_completed": findings.not_completed(rows),
+        "provenance": _provenance(rows, run_files, workflow),
+    }
+
+
+def render_page(page: dict, template_path) -> str:
     template_path = Path(template_path)
     env = Environment(
         loader=FileSystemLoader(template_path.parent),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,  # a name the template misspells fails the job, not the reader
     )
-    figures = {
-        "accuracy": curves_figure(history, runs, "acc", "accuracy"),
-        "loss": curves_figure(history, runs, "loss", "cross-entropy loss"),
-    }
-    first = summary[0] if summary else {}
-    html = env.get_template(template_path.name).render(
-        runs=runs,
-        summary=summary,
-        overview=overview(summary),
-        figures=figures,
-        models=model_table(summary, descriptions or {}),
-        metrics=metric_table(summary),
-        costs=cost_table(summary),
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        versions={k.removeprefix("version_"): v for k, v in first.items() if k.startswith("version_")},
-    )
+    return env.get_template(template_path.name).render(**page)
+
+
+def write_figure_files(page: dict, figures_dir) -> list[str]:
+    """The page's figures as SVG files, for Snakemake's report (figures of a run that has none are skipped)."""
+    written = []
+
+    def write(path, text):
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+        written.append(path)
+
+    for name, text in page["figures"].items():
+        write(comparison_figure(figures_dir, name), text)
+    for section in page["per_run"]:
+        for name in ("curves", "confusion"):
+            if section[name]:
+                write(run_figure(figures_dir, section["row"], name), section[name])
+    return written
+
+
+def render(summary: list[dict], history: list[dict], run_files: list[dict], template_path, out_path,
+           figures_dir=None, descriptions=None, workflow=None, notice=None) -> dict:
+    """Write report.html (and, given figures_dir, its figures as files); returns the page."""
+    by_label = {f["label"]: f for f in run_files}
+    page = build_page(summary, history, by_label, descriptions, workflow, notice)
+    html = render_page(page, template_path)
     with atomic_path(out_path) as tmp:
         tmp.write_text(html)
+    if figures_dir is not None:
+        write_figure_files(page, figures_dir)
+    log.info("wrote %s (%d bytes, %d runs)", out_path, len(html.encode()), len(summary))
+    return page
+
+
+def render_files(summary_path, history_path, template_path, out_path, *, metrics=(), confusion=(),
+                 misclassified=(), figures_dir=None, descriptions=None, workflow=None) -> dict:
+    """The rule's entry: the per-run lists are in the same run order."""
+    if not len(metrics) == len(confusion) == len(misclassified):
+        raise ValueError("one confusion.csv and misclassified.npz per metrics.json is needed")
+    run_files = [read_run_files(*paths) for paths in zip(metrics, confusion, misclassified)]
+    return render(read_rows(summary_path), read_rows(history_path), run_files, template_path, out_path,
+                  figures_dir, descriptions, workflow)
+
+
+# --- a partial report when jobs failed ------------------------------------------------------------
+
+
+def failed_run_row(run: dict, run_dir) -> dict:
+    """A summary row for a run without metrics.json: 'failed' when its training
+    or evaluation started (a log is there), else 'not run'; the last epoch its
+    training log reached; the last error line of its logs as a note."""
+    run_dir = Path(run_dir)
+    row = {**run, "seed": int(run["seed"]), "status": "not run", "epochs_run": 0, "note": ""}
+    for name in ("train.log", "evaluate.log"):
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        row["status"] = "failed"
+        text = path.read_text(errors="replace")
+        epochs = re.findall(r"epoch (\d+)/(\d+)", text)
+        if name == "train.log" and epochs:
+            row["epochs_run"], row["epochs_planned"] = int(epochs[-1][0]), int(epochs[-1][1])
+        errors = [line for line in text.splitlines() if re.search(r"\b(CRITICAL|ERROR)\b", line)]
+        if errors:
+            row["note"] = f"{name}: {errors[-1][:300]}"
+    return row
+
+
+def write_partial_report(planned: list[dict], run_dir_of, template_path, out_path,
+                         descriptions=None, workflow=None) -> dict | None:
+    """After a failed invocation: a report of the runs that finished, listing
+    every planned run that did not with its status and last epoch. Reads only
+    the files that exist; None (and nothing written) when no run finished."""
+    summary, history, run_files, missing = [], [], [], []
+    for run in planned:
+        run_dir = Path(run_dir_of(run))
+        metrics = run_dir / "metrics.json"
+        if not metrics.is_file():
+            missing.append(failed_run_row(run, run_dir))
+            continue
+        info = read_json(metrics)
+        benchmarks = {job: read_benchmark(run_dir / f"{job}.benchmark.tsv") for job in ("train", "evaluate")
+                      if (run_dir / f"{job}.benchmark.tsv").is_file()}
+        summary.append(summary_row(info, benchmarks))
+        history += [{**{k: info[k] for k in RUN_KEYS}, **{k: number(v) for k, v in h.items()}}
+                    for h in read_csv(run_dir / "history.csv")]
+        existing = [str(run_dir / n) if (run_dir / n).is_file() else None
+                    for n in ("confusion.csv", "misclassified.npz")]
+        run_files.append(read_run_files(str(metrics), *existing))
+    if not summary or not missing:
+        return None
+    notice = (f"Partial report: {len(missing)} of {len(planned)} planned runs have no results (listed under "
+              "'Runs that did not complete'). report.html is made again once every run has finished.")
+    return render(summary + missing, history, run_files, template_path, out_path, None, descriptions, workflow,
+                  notice)

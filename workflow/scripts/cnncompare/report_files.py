@@ -1,0 +1,16 @@
+"""Where render_report writes its figure files (for Snakemake's --report),
+importable without matplotlib: the rule lists the same paths as its outputs."""
+
+from __future__ import annotations
+
+COMPARISON_FIGURES = ["accuracy", "loss", "tradeoff_time", "tradeoff_params"]
+RUN_FIGURES = ["curves", "confusion"]
+
+
+def comparison_figure(figures_dir: str, name: str) -> str:
+    return f"{figures_dir}/comparison/{name}.svg"
+
+
+def run_figure(figures_dir: str, run: dict, name: str) -> str:
+    """Model first, so Snakemake's report can file each figure under its model."""
+    return "{dir}/{model}/{dataset}/{split}/seed{seed}/{name}.svg".format(dir=figures_dir, name=name, **run)
