@@ -27,8 +27,9 @@ import chromium
 from conftest import REPO, planned_jobs, snakemake, tiny_config, write_config
 from cnncompare.aggregate import read_benchmark
 from cnncompare.evaluation import pick_misclassified
-from cnncompare.findings import seed_comparison
-from cnncompare.report import failed_run_row, number
+from cnncompare.figures import curves_figure
+from cnncompare.findings import overview, seed_comparison
+from cnncompare.report import _curve_series, failed_run_row, number
 from cnncompare.stats import pareto_front, welch_interval
 from cnncompare import tables
 
@@ -69,6 +70,24 @@ def test_seed_comparison_names_the_best_two_with_their_interval():
     one_seed = [r for r in rows if r["seed"] == 0]
     [entry] = seed_comparison(one_seed)
     assert "no interval over seeds" in entry["text"] and "1,000 images" in entry["text"]
+
+
+def test_results_are_grouped_by_data_set():
+    def run(dataset, model, acc, seconds):
+        return {"dataset": dataset, "split": "two", "model": model, "seed": 0, "status": "completed",
+                "test_acc": acc, "train_seconds": seconds, "tested_epoch": 2, "params_trainable": 1000}
+
+    rows = [run("cifar10", "big", 0.9, 100.0), run("cifar10", "small", 0.8, 10.0),
+            run("mnist", "big", 0.99, 50.0), run("mnist", "small", 0.98, 5.0)]
+    lines = overview(rows)
+    # Each data set has its own best run: mnist's 99% does not hide cifar10's best.
+    assert any(line.startswith("On cifar10: cifar10/two/big/seed0 reached the highest") for line in lines)
+    assert any(line.startswith("On mnist: mnist/two/big/seed0 reached the highest") for line in lines)
+    history = [{**{k: r[k] for k in ("dataset", "split", "model", "seed")}, "epoch": e, "train_acc": 0.5,
+                "val_acc": 0.5, "train_loss": 1.0, "val_loss": 1.0} for r in rows for e in (1, 2)]
+    svg = curves_figure(_curve_series(rows, history), "acc", "accuracy")
+    assert svg.count('id="axes_') == 2  # one axis per data set, titled with its name
+    assert re.search(r">cifar10</text>", svg) and re.search(r">mnist</text>", svg)
 
 
 def test_misclassified_images_are_taken_across_classes():

@@ -53,27 +53,32 @@ def _epoch_stats(histories: list[list[dict]], column: str) -> tuple[list[int], l
     return epochs, means, stds
 
 
-def curves_figure(series: list[tuple[str, list[list[dict]]]], metric: str, ylabel: str) -> str:
-    """Train (solid) and val (dashed) `metric` per epoch on one axis.
+def curves_figure(series: list[tuple[str, str, list[list[dict]]]], metric: str, ylabel: str) -> str:
+    """Train (solid) and val (dashed) `metric` per epoch, one axis per data set.
 
-    `series` holds (label, histories): one history is drawn as a line, several
-    (the seeds of one model) as their mean with a band of one standard deviation.
+    `series` holds (data set, label, histories): one history is drawn as a
+    line, several (the seeds of one model) as their mean with a band of one
+    standard deviation.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    for i, (label, histories) in enumerate(series):
-        color = COLORS[i % len(COLORS)]
-        suffix = f" (mean of {len(histories)} seeds)" if len(histories) > 1 else ""
-        for part, style in (("train", "-"), ("val", "--")):
-            epochs, means, stds = _epoch_stats(histories, f"{part}_{metric}")
-            ax.plot(epochs, means, color=color, linestyle=style, label=f"{label} {part}{suffix}")
-            if len(histories) > 1:
-                low, high = np.subtract(means, stds), np.add(means, stds)
-                ax.fill_between(epochs, low, high, color=color, alpha=0.15, linewidth=0)
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    datasets = list(dict.fromkeys(dataset for dataset, _, _ in series)) or [""]
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(7.5, 3.6 * len(datasets)), squeeze=False)
+    for ax, dataset in zip(axes[:, 0], datasets):
+        for i, (_, label, histories) in enumerate(s for s in series if s[0] == dataset):
+            color = COLORS[i % len(COLORS)]
+            suffix = f" (mean of {len(histories)} seeds)" if len(histories) > 1 else ""
+            for part, style in (("train", "-"), ("val", "--")):
+                epochs, means, stds = _epoch_stats(histories, f"{part}_{metric}")
+                ax.plot(epochs, means, color=color, linestyle=style, label=f"{label} {part}{suffix}")
+                if len(histories) > 1:
+                    low, high = np.subtract(means, stds), np.add(means, stds)
+                    ax.fill_between(epochs, low, high, color=color, alpha=0.15, linewidth=0)
+        if len(datasets) > 1:
+            ax.set_title(dataset, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return svg(fig)
 
 

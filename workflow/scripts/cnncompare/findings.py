@@ -39,39 +39,48 @@ def best_per_metric(rows: list[dict]) -> list[dict]:
 
 
 def overview(rows: list[dict]) -> list[str]:
-    """A few sentences that answer 'which model, at what cost' first."""
+    """A few sentences that answer 'which model, at what cost' first: one set per
+    data set, since accuracies on different data sets do not compare."""
     done = completed(rows)
     lines = []
     if not done:
         lines.append("No run completed, so there is nothing to compare yet; see the failed runs below.")
-    else:
-        best = max(done, key=lambda r: r["test_acc"])
-        lines.append(
-            f"{run_label(best)} reached the highest test accuracy, {best['test_acc']:.2%} "
-            f"(weights of epoch {best['tested_epoch']}), in {best['train_seconds']:.0f} s of training."
-        )
-        fastest = min(done, key=lambda r: r["train_seconds"])
-        if fastest is not best and fastest["train_seconds"] > 0:
-            ratio = best["train_seconds"] / fastest["train_seconds"]
-            gap = best["test_acc"] - fastest["test_acc"]
-            lines.append(
-                f"That is {ratio:.1f}× the training time of the fastest run, {run_label(fastest)} "
-                f"({fastest['train_seconds']:.0f} s), which scored {gap * 100:.1f} points lower "
-                f"({fastest['test_acc']:.2%})."
-            )
-        trainable = [r for r in done if is_number(r.get("params_trainable"))]
-        if len({r["params_trainable"] for r in trainable}) > 1:
-            small = min(trainable, key=lambda r: r["params_trainable"])
-            large = max(trainable, key=lambda r: r["params_trainable"])
-            lines.append(
-                f"Trainable parameters range from {small['params_trainable']:,} ({run_label(small)}, "
-                f"{small['test_acc']:.2%}) to {large['params_trainable']:,} ({run_label(large)}, "
-                f"{large['test_acc']:.2%})."
-            )
+    datasets = list(dict.fromkeys(r["dataset"] for r in done))
+    for dataset in datasets:
+        prefix = f"On {dataset}: " if len(datasets) > 1 else ""
+        lines += [prefix + line for line in _dataset_findings([r for r in done if r["dataset"] == dataset])]
     others = [r for r in rows if r not in done]
     if others:
         listed = ", ".join(f"{run_label(r)}: {r.get('status')}" for r in others)
         lines.append(f"{len(others)} of {len(rows)} runs did not complete ({listed}); they are listed below.")
+    return lines
+
+
+def _dataset_findings(done: list[dict]) -> list[str]:
+    """The best run, its cost against the fastest, and the range of trainable parameters."""
+    best = max(done, key=lambda r: r["test_acc"])
+    lines = [
+        f"{run_label(best)} reached the highest test accuracy, {best['test_acc']:.2%} "
+        f"(weights of epoch {best['tested_epoch']}), in {best['train_seconds']:.0f} s of training."
+    ]
+    fastest = min(done, key=lambda r: r["train_seconds"])
+    if fastest is not best and fastest["train_seconds"] > 0:
+        ratio = best["train_seconds"] / fastest["train_seconds"]
+        gap = best["test_acc"] - fastest["test_acc"]
+        lines.append(
+            f"That is {ratio:.1f}× the training time of the fastest run, {run_label(fastest)} "
+            f"({fastest['train_seconds']:.0f} s), which scored {gap * 100:.1f} points lower "
+            f"({fastest['test_acc']:.2%})."
+        )
+    trainable = [r for r in done if is_number(r.get("params_trainable"))]
+    if len({r["params_trainable"] for r in trainable}) > 1:
+        small = min(trainable, key=lambda r: r["params_trainable"])
+        large = max(trainable, key=lambda r: r["params_trainable"])
+        lines.append(
+            f"Trainable parameters range from {small['params_trainable']:,} ({run_label(small)}, "
+            f"{small['test_acc']:.2%}) to {large['params_trainable']:,} ({run_label(large)}, "
+            f"{large['test_acc']:.2%})."
+        )
     return lines
 
 

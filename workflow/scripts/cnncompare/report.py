@@ -80,25 +80,27 @@ def read_run_files(metrics: str, confusion: str | None = None, misclassified: st
 # --- building the page ----------------------------------------------------------------------
 
 
-def _curve_series(rows: list[dict], history: list[dict]) -> list[tuple[str, list[list[dict]]]]:
-    """(label, histories) per model group; several seeds are drawn as mean and band."""
+def _curve_series(rows: list[dict], history: list[dict]) -> list[tuple[str, str, list[list[dict]]]]:
+    """(data set, label, histories) per model group; several seeds are drawn as mean and band."""
     series = []
     for key, runs in group_runs(rows).items():
         histories = [[h for h in history if run_label(h) == run_label(r)] for r in runs]
         histories = [h for h in histories if h]
         if histories:
             label = group_label(key) if len(runs) > 1 else run_label(runs[0])
-            series.append((label, histories))
+            series.append((key[0], label, histories))
     return series
 
 
 def _tradeoff_points(rows: list[dict], column: str) -> list[dict]:
     """Per model group of completed runs: mean test accuracy against the mean of `column`, with stds."""
     points = []
+    several_datasets = len({r["dataset"] for r in rows}) > 1
     for key, runs in group_runs(findings.completed(rows)).items():
         x, y = describe([r.get(column) for r in runs]), describe([r["test_acc"] for r in runs])
         if x["mean"] is not None and y["mean"] is not None:
-            points.append({"label": group_label(key[1:]), "dataset": key[0], "x": x["mean"], "y": y["mean"],
+            label = group_label(key if several_datasets else key[1:])
+            points.append({"label": label, "dataset": key[0], "x": x["mean"], "y": y["mean"],
                            "xerr": x["std"], "yerr": y["std"]})
     return points
 
