@@ -51,7 +51,9 @@ def job_benchmarks(results: Path) -> list[dict]:
 
 def demo(workdir: Path) -> dict:
     """The offline demo (make demo's command) from an empty folder, then a no-op re-run."""
-    args = ["--configfile", str(REPO / ".test" / "demo.yaml"), "--cores", "2", "--resources", "gpu=1"]
+    # The Snakefile's own configfile is relative to the working directory: name both.
+    configs = [str(REPO / "config.yaml"), str(REPO / ".test" / "demo.yaml")]
+    args = ["--configfile", *configs, "--cores", "2", "--resources", "gpu=1"]
     wall, _ = snakemake(workdir, *args)
     noop, output = snakemake(workdir, *args)
     if "Nothing to be done" not in output:

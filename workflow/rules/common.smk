@@ -8,7 +8,8 @@ from snakemake.io import report as report_flag
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from cnncompare.archs import CUSTOM_ARCHS, checkpoint_path, weights_info
+from cnncompare.arch_facts import ArchFacts, check_block_counts
+from cnncompare.archs import CUSTOM_ARCHS, checkpoint_path
 from cnncompare.config import ConfigError, key_sorted, resolve_config
 from cnncompare.datasets import download
 from cnncompare.formats import download_files, file_source
@@ -135,41 +136,41 @@ def run_data(wildcards):
     }
 
 
-def pretrained_weights():
-    """{model: (file name, url, explicit weights name)} of the pretrained models in the grid.
+# torchvision's answers (weights files, block counts), cached beside Snakemake's
+# metadata so that later invocations import no torch.
+ARCH_FACTS = ArchFacts(Path(".snakemake") / "cnncompare" / "arch_facts.json")
 
-    Asking torchvision for the file names costs an import of torch, so only a
-    grid that holds a pretrained model pays it; a bad weights name fails here,
-    before any job.
-    """
+
+def pretrained_weights():
+    """{model: (file name, url, explicit weights name)} of the pretrained models
+    in the grid; a bad weights name fails here, before any job."""
     found = {}
     for name in CFG["compare"]["models"]:
         block = CFG["models"][name]
         if block["pretrained"]:
             try:
-                found[name] = weights_info(block["arch"], block["weights"])
+                found[name] = ARCH_FACTS.weights(block["arch"], block["weights"])
             except ValueError as error:
                 raise WorkflowError(f"models.{name}.weights: {error}") from None
     return found
 
 
 def check_model_blocks():
-    """keep_blocks and freeze by block count need the arch's structure: checked
-    here, before any job, for the models that set them (this imports torch)."""
+    """keep_blocks and freeze by block count against the arch's structure,
+    checked before any job for the models that set them."""
     for name in CFG["compare"]["models"]:
         block = CFG["models"][name]
         cut = block["keep_blocks"] is not None or isinstance(block["freeze"], int)
         if block["arch"] not in CUSTOM_ARCHS and cut:
-            from cnncompare.models import check_blocks
-
             try:
-                check_blocks(block)
+                check_block_counts(block, ARCH_FACTS.block_count(block["arch"]))
             except ValueError as error:
                 raise WorkflowError(f"models.{name}: {error}") from None
 
 
 check_model_blocks()
 PRETRAINED = pretrained_weights()
+ARCH_FACTS.save()
 WEIGHT_URLS = {file: url for file, url, _ in PRETRAINED.values()}
 
 

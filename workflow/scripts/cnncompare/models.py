@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnncompare.arch_facts import check_block_counts
 from cnncompare.archs import CUSTOM_ARCHS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -205,31 +206,22 @@ def _drop_auxiliary_heads(model: nn.Module, pretrained: bool) -> None:
 def kept_blocks(model: nn.Module, block: dict) -> list[nn.Module] | None:
     """The feature blocks the block keeps (None: the arch has no blocks and is
     used whole), refusing keep_blocks or freeze beyond what the arch has."""
-    arch, keep, freeze = block["arch"], block["keep_blocks"], block["freeze"]
     blocks = feature_blocks(model)
+    check_block_counts(block, None if blocks is None else len(blocks))
     if blocks is None:
-        if keep is not None or isinstance(freeze, int):
-            raise ValueError(
-                f"{arch} has no feature blocks to keep or freeze one by one; use keep_blocks: null "
-                f"and freeze: none or base"
-            )
         return None
-    if keep is not None and keep > len(blocks):
-        raise ValueError(f"keep_blocks: {keep} asked, but {arch} has {len(blocks)} feature blocks")
-    blocks = blocks[:keep] if keep is not None else blocks
-    if isinstance(freeze, int) and freeze > len(blocks):
-        raise ValueError(f"freeze: {freeze} blocks asked, but {arch} keeps only {len(blocks)}")
-    return blocks
+    return blocks[:block["keep_blocks"]] if block["keep_blocks"] is not None else blocks
 
 
-def check_blocks(block: dict) -> None:
-    """kept_blocks' checks without building weights: the model is made on the
-    meta device (no memory, no initialisation), so a plan can check them."""
+def count_feature_blocks(arch: str) -> int | None:
+    """How many feature blocks a torchvision arch has (None: none), from a model
+    made on the meta device: no memory, no initialisation."""
     from torchvision import models as tvm
 
     with torch.device("meta"):
-        model = tvm.get_model(block["arch"], weights=None)
-    kept_blocks(model, block)
+        model = tvm.get_model(arch, weights=None)
+    blocks = feature_blocks(model)
+    return None if blocks is None else len(blocks)
 
 
 def _frozen_blocks(block: dict, n_blocks: int) -> int:
