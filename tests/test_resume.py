@@ -105,7 +105,8 @@ def uninterrupted(dataset, tmp_path_factory):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_killed_after_the_second_epoch_then_rerun_ends_as_if_never_killed(dataset, uninterrupted, tmp_path, sig):
+def test_killed_after_the_second_epoch_then_rerun_ends_as_if_never_killed(dataset, uninterrupted, tmp_path, sig,
+                                                                          capsys):
     args = arguments(dataset, tmp_path)
     log = tmp_path / "log.txt"
     ckpt = Path(args["checkpoint_path"])
@@ -130,6 +131,11 @@ def test_killed_after_the_second_epoch_then_rerun_ends_as_if_never_killed(datase
     assert weights.keys() == expected_weights.keys()
     assert all(torch.equal(weights[k], expected_weights[k]) for k in weights)
     assert not ckpt.exists()
+    with capsys.disabled():  # the comparison, in the log
+        last, expected_last = history[-1], expected_history[-1]
+        print(f"\n{sig.name} after epoch {kept['epoch']}, resumed: epoch {last['epoch']} val_acc {last['val_acc']} "
+              f"val_loss {last['val_loss']}; uninterrupted: val_acc {expected_last['val_acc']} "
+              f"val_loss {expected_last['val_loss']}; {len(weights)} weight tensors, all equal")
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(dataset, tmp_path):
