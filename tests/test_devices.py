@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-import cifar_format
+from small_runs import model_block, run_data
 from cnncompare.config import resolve_config
 from cnncompare.devices import Performance, Stopwatch, claim_gpu, physical_gpu_ids
 from cnncompare.models import build_model
-from cnncompare.training import RunData, channel_stats, fit, seed_everything
+from cnncompare.training import RunData, fit, seed_everything
 
 CPU = torch.device("cpu")
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -120,20 +120,11 @@ def test_the_config_fills_the_performance_defaults():
 
 @pytest.fixture(scope="module")
 def data() -> RunData:
-    rng = np.random.default_rng(1)
-    labels = np.arange(200) % 10
-    images = cifar_format.class_images(labels, rng)
-    tensors = (torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
-    mean, std = channel_stats(images)
-    return RunData({"train": tensors, "val": tensors, "test": tensors}, cifar_format.CLASSES, mean, std)
+    return run_data(200, seed=1)
 
 
 def block(**overrides) -> dict:
-    config = resolve_config({
-        "models": {"m": {"arch": "custom_cnn", "epochs": 2, "batch_size": 50, **overrides}},
-        "compare": {"models": ["m"]},
-    })
-    return config["models"]["m"]
+    return model_block(epochs=2, batch_size=50, **overrides)
 
 
 def train(data, perf: Performance, **overrides):

@@ -9,27 +9,19 @@ import pytest
 import torch
 
 import cifar_format
-from cnncompare.config import resolve_config
+from small_runs import model_block, run_data
 from cnncompare.models import build_model
-from cnncompare.training import RunData, channel_stats, fit, load_run_data, predict, seed_everything, describe_tested_weights
+from cnncompare.training import RunData, fit, load_run_data, predict, seed_everything, describe_tested_weights
 
 DEVICE = torch.device("cpu")
 
 
-def block(**overrides) -> dict:
-    config = resolve_config({"models": {"m": {"arch": "custom_cnn", **overrides}}, "compare": {"models": ["m"]}})
-    return config["models"]["m"]
+block = model_block
 
 
 @pytest.fixture(scope="module")
 def data() -> RunData:
-    rng = np.random.default_rng(0)
-    labels = np.arange(240) % 10
-    images = cifar_format.class_images(labels, rng)
-    tensors = (torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
-    val = (tensors[0][:60], tensors[1][:60])
-    mean, std = channel_stats(images)
-    return RunData({"train": tensors, "val": val, "test": val}, cifar_format.CLASSES, mean, std)
+    return run_data(240, seed=0, val_size=60)
 
 
 def train(data: RunData, settings: dict, seed: int = 0):

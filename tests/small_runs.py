@@ -1,0 +1,28 @@
+"""Small in-memory runs for tests of the training code: a complete model block,
+and a learnable data set already split into parts."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import cifar_format
+from cnncompare.config import resolve_config
+from cnncompare.training import RunData, channel_stats
+
+
+def model_block(**overrides) -> dict:
+    """A custom_cnn block with every default filled, then `overrides`."""
+    config = resolve_config({"models": {"m": {"arch": "custom_cnn", **overrides}}, "compare": {"models": ["m"]}})
+    return config["models"]["m"]
+
+
+def run_data(n: int, seed: int, val_size: int | None = None) -> RunData:
+    """`n` class-coloured 32 px images; val and test are the first `val_size` (all when None)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = cifar_format.class_images(labels, rng)
+    tensors = (torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+    val = tensors if val_size is None else (tensors[0][:val_size], tensors[1][:val_size])
+    mean, std = channel_stats(images)
+    return RunData({"train": tensors, "val": val, "test": val}, cifar_format.CLASSES, mean, std)
