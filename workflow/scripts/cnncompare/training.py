@@ -159,6 +159,7 @@ def cpu_copy(model: nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+# Plain eager fp32, for callers that pass no performance settings (tests, benchmarks).
 FP32 = Performance(bf16=False, channels_last=False, compile=False, deterministic=False)
 
 
