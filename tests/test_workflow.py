@@ -22,16 +22,6 @@ RUN_FILES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, cifar_archive):
-    """One complete run of the workflow on both splits; later tests only plan on top of it."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    config = tiny_config(workdir, cifar_archive)
-    configfile = write_config(workdir / "config.yaml", config)
-    proc = snakemake(workdir, configfile)
-    return {"workdir": workdir, "config": config, "configfile": configfile, "log": proc.stdout + proc.stderr}
-
-
 def _plan(workdir: Path, config: dict, name: str) -> dict[str, int]:
     configfile = write_config(workdir / name, config)
     proc = snakemake(workdir, configfile, "--dry-run")
