@@ -78,3 +78,15 @@ def planned_jobs(output: str) -> dict[str, int]:
         if len(parts) == 2 and parts[1].isdigit():
             jobs[parts[0]] = int(parts[1])
     return jobs
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory, cifar_archive):
+    """One complete run of the workflow on both splits (tests/test_workflow.py plans on top of it;
+    tests/test_failures.py runs variants in its folder, each with a results_dir of its own, and
+    compares with its runs)."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = tiny_config(workdir, cifar_archive)
+    configfile = write_config(workdir / "config.yaml", config)
+    proc = snakemake(workdir, configfile)
+    return {"workdir": workdir, "config": config, "configfile": configfile, "log": proc.stdout + proc.stderr}

@@ -1,5 +1,7 @@
-"""Training that survives being killed: SIGKILL or SIGTERM after the second
-epoch, then a plain re-run, ends exactly as an uninterrupted run (on the CPU)."""
+"""Training and evaluation that survive being killed: SIGKILL or SIGTERM after
+the second epoch, SIGKILL in the middle of an epoch, while a checkpoint is being
+written, or during evaluation; then a plain re-run ends exactly as an
+uninterrupted run (on the CPU)."""
 
 from __future__ import annotations
 
@@ -24,13 +26,59 @@ from cnncompare.splits import make_split, write_split
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 5
 
-# Runs train_run in a process of its own, so the test can kill it for real.
+# Runs train_run or evaluate_run in a process of its own, so the test can kill
+# it for real. With a pause, the process stops at that point, creates the
+# marker file and waits there to be killed; the code under test is unchanged,
+# only the function the pause wraps is replaced in this process:
+#   mid-epoch         epoch_batches, after `step` optimizer steps of epoch `epoch`
+#   checkpoint-write  torch.save of the checkpoint after epoch `epoch`, half its bytes written
+#   evaluation        write_misclassified: confusion.csv written, metrics.json not yet
 DRIVER = """
-import json, logging, sys
-sys.path.insert(0, {scripts!r})
+import io, json, logging, sys, time
+from pathlib import Path
+sys.path.insert(0, SCRIPTS)
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-from cnncompare.training import train_run
-train_run(**json.loads(sys.argv[1]))
+import torch
+from cnncompare import evaluation, training
+
+entry, args, pause = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+
+
+def wait_to_be_killed():
+    Path(pause["marker"]).touch()
+    time.sleep(600)
+
+
+if pause and pause["at"] == "mid-epoch":
+    real_batches, epochs_started = training.epoch_batches, []
+
+    def epoch_batches(*a, **k):
+        epochs_started.append(True)
+        for step, batch in enumerate(real_batches(*a, **k)):
+            if len(epochs_started) == pause["epoch"] and step == pause["step"]:
+                wait_to_be_killed()
+            yield batch
+
+    training.epoch_batches = epoch_batches
+elif pause and pause["at"] == "checkpoint-write":
+    real_save, checkpoints_saved = torch.save, []
+
+    def save(obj, f, *a, **k):
+        if Path(str(f)).name.startswith("." + Path(args["checkpoint_path"]).name + "."):
+            checkpoints_saved.append(True)
+            if len(checkpoints_saved) == pause["epoch"]:
+                whole = io.BytesIO()
+                real_save(obj, whole, *a, **k)
+                with open(f, "wb") as fh:
+                    fh.write(whole.getvalue()[: len(whole.getvalue()) // 2])
+                wait_to_be_killed()
+        return real_save(obj, f, *a, **k)
+
+    torch.save = save
+elif pause and pause["at"] == "evaluation":
+    evaluation.write_misclassified = lambda *a, **k: wait_to_be_killed()
+
+getattr(training if entry == "train_run" else evaluation, entry)(**args)
 """
 
 
@@ -63,14 +111,27 @@ def arguments(dataset: Path, out: Path) -> dict:
     }
 
 
-def start(args: dict, log: Path) -> subprocess.Popen:
-    driver = DRIVER.format(scripts=str(REPO / "workflow" / "scripts"))
+def start(args: dict, log: Path, entry: str = "train_run", pause: dict | None = None) -> subprocess.Popen:
+    driver = DRIVER.replace("SCRIPTS", repr(str(REPO / "workflow" / "scripts")))
     with open(log, "a") as err:
-        return subprocess.Popen([sys.executable, "-c", driver, json.dumps(args)], stderr=err)
+        return subprocess.Popen([sys.executable, "-c", driver, entry, json.dumps(args), json.dumps(pause)], stderr=err)
 
 
-def run_to_end(args: dict, log: Path) -> None:
-    assert start(args, log).wait(timeout=300) == 0, log.read_text()
+def run_to_end(args: dict, log: Path, entry: str = "train_run") -> None:
+    assert start(args, log, entry).wait(timeout=300) == 0, log.read_text()
+
+
+def kill_at(args: dict, log: Path, entry: str, **pause) -> None:
+    """Start `entry`, let it reach the pause, SIGKILL it there."""
+    marker = log.with_name("paused")
+    proc = start(args, log, entry, {**pause, "marker": str(marker)})
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None, f"ended before reaching the pause:\n{log.read_text()}"
+        assert time.monotonic() < deadline, "the pause was not reached in time"
+        time.sleep(0.02)
+    proc.kill()
+    assert proc.wait(timeout=60) == -signal.SIGKILL
 
 
 def wait_for_checkpoint_epoch(path: Path, epoch: int, proc: subprocess.Popen) -> None:
@@ -97,11 +158,25 @@ def outcome(out: Path) -> tuple[list[dict], dict, dict]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(dataset, tmp_path_factory):
+def uninterrupted_dir(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
     run_to_end(arguments(dataset, out), out / "log.txt")
     assert not (out / "checkpoint" / "run.pt").exists()  # removed once the outputs are complete
-    return outcome(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(uninterrupted_dir):
+    return outcome(uninterrupted_dir)
+
+
+def assert_same_as_uninterrupted(out: Path, uninterrupted) -> None:
+    history, info, weights = outcome(out)
+    expected_history, expected_info, expected_weights = uninterrupted
+    assert history == expected_history
+    assert info == expected_info
+    assert weights.keys() == expected_weights.keys()
+    assert all(torch.equal(weights[k], expected_weights[k]) for k in weights)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
@@ -124,18 +199,72 @@ def test_killed_after_the_second_epoch_then_rerun_ends_as_if_never_killed(datase
 
     run_to_end(args, log)
     assert f"resuming after epoch {kept['epoch']}" in log.read_text()
-    history, info, weights = outcome(tmp_path)
-    expected_history, expected_info, expected_weights = uninterrupted
-    assert history == expected_history
-    assert info == expected_info
-    assert weights.keys() == expected_weights.keys()
-    assert all(torch.equal(weights[k], expected_weights[k]) for k in weights)
+    assert_same_as_uninterrupted(tmp_path, uninterrupted)
     assert not ckpt.exists()
     with capsys.disabled():  # the comparison, in the log
         last, expected_last = history[-1], expected_history[-1]
         print(f"\n{sig.name} after epoch {kept['epoch']}, resumed: epoch {last['epoch']} val_acc {last['val_acc']} "
               f"val_loss {last['val_loss']}; uninterrupted: val_acc {expected_last['val_acc']} "
               f"val_loss {expected_last['val_loss']}; {len(weights)} weight tensors, all equal")
+
+
+@pytest.mark.parametrize("point", ["mid-epoch", "checkpoint-write"])
+def test_killed_in_an_epoch_or_while_saving_then_rerun_ends_as_if_never_killed(dataset, uninterrupted, tmp_path,
+                                                                                point):
+    """SIGKILL after 4 optimizer steps of epoch 3 (the model in memory already
+    differs from the checkpoint), or while the checkpoint of epoch 3 is half
+    written: the checkpoint of epoch 2 is what survives and what the re-run
+    resumes, and the torn file is removed."""
+    args = arguments(dataset, tmp_path)
+    log = tmp_path / "log.txt"
+    ckpt = Path(args["checkpoint_path"])
+    kill_at(args, log, "train_run", at=point, epoch=3, step=4)
+
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 2
+    torn = [p for p in ckpt.parent.iterdir() if p != ckpt]
+    if point == "checkpoint-write":
+        assert len(torn) == 1 and torn[0].name.startswith(".run.pt.") and torn[0].stat().st_size > 0, torn
+    else:
+        assert torn == []
+    assert not Path(args["model_path"]).exists()
+
+    run_to_end(args, log)
+    assert "resuming after epoch 2" in log.read_text()
+    assert_same_as_uninterrupted(tmp_path, uninterrupted)
+    assert list(ckpt.parent.iterdir()) == []  # neither the checkpoint nor the torn write
+
+
+def evaluation_arguments(dataset: Path, trained: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    train_args = arguments(dataset, trained)
+    return {
+        "data_dir": train_args["data_dir"], "split_path": train_args["split_path"], "block": train_args["block"],
+        "train_info_path": str(trained / "train.json"), "model_path": str(trained / "model.pt"),
+        "device_setting": "cpu", "threads": 1, "metrics_path": str(out / "metrics.json"),
+        "confusion_path": str(out / "confusion.csv"), "misclassified_path": str(out / "misclassified.npz"),
+    }
+
+
+def test_evaluation_killed_then_rerun_gives_the_same_metrics(dataset, uninterrupted_dir, tmp_path):
+    """SIGKILL after confusion.csv is written and before metrics.json: no
+    metrics.json passes for a result; the re-run writes the same files as an
+    evaluation that was never interrupted."""
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    run_to_end(evaluation_arguments(dataset, uninterrupted_dir, whole), tmp_path / "whole.log", "evaluate_run")
+    args = evaluation_arguments(dataset, uninterrupted_dir, killed)
+    kill_at(args, killed / "log.txt", "evaluate_run", at="evaluation")
+    assert (killed / "confusion.csv").exists() and not (killed / "metrics.json").exists()
+
+    run_to_end(args, killed / "log.txt", "evaluate_run")
+    timing = {"eval_seconds"}
+    metrics = [{k: v for k, v in json.loads((d / "metrics.json").read_text()).items() if k not in timing}
+               for d in (whole, killed)]
+    assert metrics[0] == metrics[1]
+    assert (whole / "confusion.csv").read_bytes() == (killed / "confusion.csv").read_bytes()
+    with np.load(whole / "misclassified.npz") as a, np.load(killed / "misclassified.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    assert sorted(p.name for p in killed.iterdir()) == ["confusion.csv", "log.txt", "metrics.json",
+                                                        "misclassified.npz", "paused"]
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(dataset, tmp_path):

@@ -22,16 +22,6 @@ RUN_FILES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, cifar_archive):
-    """One complete run of the workflow on both splits; later tests only plan on top of it."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    config = tiny_config(workdir, cifar_archive)
-    configfile = write_config(workdir / "config.yaml", config)
-    proc = snakemake(workdir, configfile)
-    return {"workdir": workdir, "config": config, "configfile": configfile, "log": proc.stdout + proc.stderr}
-
-
 def _plan(workdir: Path, config: dict, name: str) -> dict[str, int]:
     configfile = write_config(workdir / name, config)
     proc = snakemake(workdir, configfile, "--dry-run")
@@ -200,15 +190,37 @@ def test_dry_run_of_the_default_config_plans_the_study(tmp_path):
     }
 
 
+def _model(**settings):
+    return lambda c: c["models"]["custom_cnn"].update(settings)
+
+
+def _section(section, **settings):
+    return lambda c: c.setdefault(section, {}).update(settings)
+
+
+# Each mistake, through the real Snakefile: (change of the tiny config, phrases the message must hold).
 BAD_CONFIGS = {
-    "unknown top-level key": (lambda c: c.update(resutls_dir="x"), ["resutls_dir", "unknown key"]),
-    "wrong type": (lambda c: c["models"]["custom_cnn"].update(epochs="ten"), ["models.custom_cnn.epochs", "integer"]),
-    "unknown arch": (lambda c: c["models"]["custom_cnn"].update(arch="custm_cnn"),
-                     ["models.custom_cnn.arch", "custom_cnn"]),
+    "unknown top-level key": (lambda c: c.update(resutls_dir="x"),
+                              ["resutls_dir", "unknown key", "did you mean 'results_dir'"]),
+    "unknown key in a model block": (_model(epochz=3), ["models.custom_cnn.epochz", "did you mean 'epochs'"]),
+    "wrong type": (_model(epochs="ten"), ["models.custom_cnn.epochs", "integer"]),
+    "number written as 1e-3": (_model(lr="1e-3"), ["models.custom_cnn.lr", "not a number", "1.0e-3"]),
+    "zero epochs": (_model(epochs=0), ["models.custom_cnn.epochs", "0 must be >= 1"]),
+    "negative batch size": (_model(batch_size=-32), ["models.custom_cnn.batch_size", "-32 must be >= 1"]),
+    "unknown arch": (_model(arch="custm_cnn"), ["models.custom_cnn.arch", "unknown arch 'custm_cnn'", "custom_cnn"]),
+    "unknown dataset": (_section("compare", datasets=["cifar10", "cifar1000"]),
+                        ["compare.datasets[1]", "unknown dataset 'cifar1000'", "did you mean 'cifar100'"]),
+    "split other than two or three": (_section("compare", splits=["two", "four"]),
+                                      ["compare.splits[1]", "'four' is not one of: two, three"]),
     "unknown model in compare.models": (lambda c: c["compare"]["models"].append("resnet9"),
-                                        ["compare.models[1]", "resnet9"]),
-    "number written as 1e-3": (lambda c: c["models"]["custom_cnn"].update(lr="1e-3"),
-                               ["models.custom_cnn.lr", "1.0e-3"]),
+                                        ["compare.models[1]", "resnet9", "no block under models"]),
+    "seed that is not an integer": (_section("compare", seeds=[0, 1.5]), ["compare.seeds[1]", "expected integer"]),
+    "url not https, http or file": (lambda c: c["datasets"]["cifar10"].update(url="ftp://example.org/c.tar.gz"),
+                                    ["datasets.cifar10.url", "https://, http:// or file://"]),
+    "md5 not 32 hex digits": (lambda c: c["datasets"]["cifar10"].update(md5="c58f30108f718f92721af3b95e74349"),
+                              ["datasets.cifar10.md5", "32 hexadecimal digits"]),
+    "val_fraction of 1": (_section("splits", val_fraction=1), ["splits.val_fraction", "1 must be < 1"]),
+    "val_fraction of 0": (_section("splits", val_fraction=0.0), ["splits.val_fraction", "0.0 must be > 0"]),
     "more blocks kept than the arch has": (
         lambda c: (c["models"].update(r18={"arch": "resnet18", "keep_blocks": 9}), c["compare"]["models"].append("r18")),
         ["models.r18", "keep_blocks: 9 asked, but resnet18 has 5 feature blocks"]),

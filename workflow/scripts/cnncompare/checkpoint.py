@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnncompare.fileio import atomic_path
+from cnncompare.fileio import atomic_path, remove_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,14 @@ def save(path, *, fingerprint: str, epoch: int, model, optimizer, scheduler, gen
 
 
 def load(path, fingerprint: str, device) -> dict | None:
-    """The checkpoint at `path` if it belongs to this run, else None (a stale one is removed)."""
+    """The checkpoint at `path` if it belongs to this run, else None (a stale one is removed).
+
+    The temporary file of a save that was killed mid-write is removed too: the
+    previous checkpoint, still in place, is the one resumed.
+    """
     path = Path(path)
+    for leftover in remove_leftovers(path):
+        log.info("removed %s, left by a checkpoint write that was interrupted", leftover)
     if not path.is_file():
         return None
     try:

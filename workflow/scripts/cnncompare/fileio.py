@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import os
 import tempfile
@@ -35,6 +36,18 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_leftovers(target: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that writers of `target` killed mid-write left
+    beside it. Nothing reads them (the rename never happened); they only take
+    space, a checkpoint's as much as the model and its optimizer state. Only for
+    a target no other process is writing at the time."""
+    target = Path(target)
+    leftovers = sorted(target.parent.glob(f".{glob.escape(target.name)}.*.part"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
 
 
 def write_json(path, data) -> None:

@@ -347,10 +347,11 @@ def check_pretrained_weights(block: dict, weights_path) -> str | None:
 
 
 class Terminated(SystemExit):
-    """SIGTERM arrived (SLURM's warning before a time limit or preemption)."""
+    """SIGTERM (SLURM's warning before a time limit or preemption) or SIGINT
+    (Ctrl-C in the terminal running Snakemake) arrived; the exit code is 128 + its number."""
 
 
-def _exit_on_sigterm(signum, _frame):
+def _exit_on_signal(signum, _frame):
     raise Terminated(128 + signum)
 
 
@@ -363,12 +364,13 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     last complete epoch when started again, and removes the checkpoint once
     its outputs are written. SIGTERM ends it at once with a non-zero exit,
     keeping the checkpoint of the last complete epoch (a checkpoint being
-    written is finished or dropped whole, never torn).
+    written is finished or dropped whole, never torn); so does SIGINT (Ctrl-C).
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     weights_path = check_pretrained_weights(block, weights_path)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_on_signal)
     torch.set_num_threads(max(1, threads))
     performance = performance or {}
     device = choose_device(device_setting)
@@ -397,8 +399,9 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
             if checkpoint_path else "",
             perf=perf,
         )
-    except Terminated:
-        log.warning("%sSIGTERM: stopping; the next start resumes from %s", label, checkpoint_path)
+    except Terminated as stop:
+        name = signal.Signals(stop.code - 128).name
+        log.warning("%s%s: stopping; the next start resumes from %s", label, name, checkpoint_path)
         raise
 
     with atomic_path(model_path) as tmp:
