@@ -47,8 +47,8 @@ def overview(rows: list[dict]) -> list[str]:
         lines.append("No run completed, so there is nothing to compare yet; see the failed runs below.")
     datasets = list(dict.fromkeys(r["dataset"] for r in done))
     for dataset in datasets:
-        prefix = f"On {dataset}: " if len(datasets) > 1 else ""
-        lines += [prefix + line for line in _dataset_findings([r for r in done if r["dataset"] == dataset])]
+        found = _dataset_findings([r for r in done if r["dataset"] == dataset])
+        lines += [(f"On {dataset}: " if len(datasets) > 1 else "") + found[0], *found[1:]]
     others = [r for r in rows if r not in done]
     if others:
         listed = ", ".join(f"{run_label(r)}: {r.get('status')}" for r in others)
