@@ -75,6 +75,18 @@ def write_json(path: Path, data: dict) -> None:
     print(f"\nwrote {path}")
 
 
+def best_rates(runs: dict, device: torch.device, repeats: int) -> dict:
+    """{name: best images per second} of functions that each return the images
+    they handled, run in turn `repeats` times so a slow moment hits all of them."""
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            clock = Stopwatch(device).start()
+            seen = fn()
+            best[name] = max(best[name], seen / clock.seconds())
+    return best
+
+
 # --- pipeline: our batched augmentation against torchvision's per-sample one -------------
 
 
@@ -129,14 +141,8 @@ def pipeline(images: np.ndarray, labels: np.ndarray, augment: dict, batch_size: 
             seen += len(y)
         return seen
 
-    for name, fn in (("ours", ours), ("torchvision", theirs)):  # warm-up: worker start, kernels
-        fn()
-    best = {"ours": 0.0, "torchvision": 0.0}
-    for _ in range(repeats):
-        for name, fn in (("ours", ours), ("torchvision", theirs)):
-            clock = Stopwatch(device).start()
-            seen = fn()
-            best[name] = max(best[name], seen / clock.seconds())
+    ours(), theirs()  # warm-up: worker start, kernels
+    best = best_rates({"ours": ours, "torchvision": theirs}, device, repeats)
     return {
         "images": len(labels), "batch_size": batch_size, "workers": workers,
         "ours_images_per_s": best["ours"], "torchvision_images_per_s": best["torchvision"],
@@ -192,12 +198,7 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
 
     warm = max(2, min(steps, warmup_images // batch)) if warmup_images else 2
     ours(warm), plain(warm)  # warm-up: cuDNN autotuning, allocator, compilation
-    best = {"ours": 0.0, "plain": 0.0}
-    for _ in range(repeats):
-        for name, fn in (("ours", ours), ("plain", plain)):
-            clock = Stopwatch(device).start()
-            seen = fn()
-            best[name] = max(best[name], seen / clock.seconds())
+    best = best_rates({"ours": ours, "plain": plain}, device, repeats)
     return {
         "images": steps * batch, "batch_size": batch,
         "ours_images_per_s": best["ours"], "plain_images_per_s": best["plain"],
