@@ -47,7 +47,7 @@ def epoch_figures(name: str, block: dict, images, labels, test, device, perf: Pe
         torch.cuda.reset_peak_memory_stats(device)
     loop = measure.train_loop(block, images, labels, device, perf, repeats=1, warmup_images=4096)
     peak = costs.peak_gpu_mem_mb(device)
-    model, forward = measure._model(block, device, dataclasses.replace(perf, compile=False))
+    model, forward = measure.make_model(block, device, dataclasses.replace(perf, compile=False))
     test_x, test_y = (torch.from_numpy(a).to(device) for a in test)
     predict(model, test_x, test_y, block["eval_batch_size"], perf, forward)  # warm-up
     clock = Stopwatch(device).start()
@@ -72,7 +72,7 @@ def determinism_repeats(images, labels, device) -> bool:
     histories = []
     for _ in range(2):
         seed_everything(0)
-        model = measure._model(block, device, perf)[0]
+        model = measure.make_model(block, device, perf)[0]
         result = fit(model, data, block, 0, device, perf=perf)
         histories.append([(r["train_loss"], r["val_loss"], r["val_acc"]) for r in result.history])
     set_determinism(False, device)

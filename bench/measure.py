@@ -153,7 +153,7 @@ def pipeline(images: np.ndarray, labels: np.ndarray, augment: dict, batch_size: 
 # --- train loop: ours against a plain loop over augmented tensors ------------------------
 
 
-def _model(block: dict, device: torch.device, perf: Performance):
+def make_model(block: dict, device: torch.device, perf: Performance):
     torch.manual_seed(0)
     model = build_model(block, 10, CIFAR_MEAN, CIFAR_STD).to(device)
     forward = perf.prepare(model)
@@ -174,10 +174,10 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
     augmented = [(x.clone(), y) for x, y in epoch_batches(x_u8, y, batch, steps, block["augment"], generator)]
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=block["label_smoothing"])
 
-    ours_model, ours_forward = _model(block, device, perf)
+    ours_model, ours_forward = make_model(block, device, perf)
     ours_opt = make_optimizer(ours_model, block)
     ours_sched = make_scheduler(ours_opt, {**block, "epochs": 1000}, steps)
-    plain_model, plain_forward = _model(block, device, perf)
+    plain_model, plain_forward = make_model(block, device, perf)
     plain_opt = make_optimizer(plain_model, block)
 
     def ours(n_steps=steps):

@@ -67,24 +67,21 @@ def stored_side(block: dict) -> int:
     return block.get("image_size", 32) if block["format"] in ("mnist", "fashion_mnist", "imagefolder", "digits") else 32
 
 
-def _arch_figure(table: dict, arch: str, default: float) -> float:
-    return table.get(arch, default)
-
-
 def job_limits(rule: str, model: dict, dataset: dict, on_gpu: bool) -> dict:
     """{'mem_mb': .., 'runtime': ..} (MB, minutes) of one train_model or evaluate_model job."""
     images = dataset_images(dataset)
     side = stored_side(dataset)
     pixels = (model["image_size"] / 32) ** 2  # the model's cost scales with its input area
     data_mb = images * side * side * 3 / 2**20
-    epoch_s = _arch_figure(EPOCH_SECONDS, model["arch"], DEFAULT_EPOCH_SECONDS) * images / 50_000 * pixels
+    epoch_s = EPOCH_SECONDS.get(model["arch"], DEFAULT_EPOCH_SECONDS) * images / 50_000 * pixels
+    image_mb = ACTIVATION_MB.get(model["arch"], DEFAULT_ACTIVATION_MB) * pixels
     margin = GPU_MARGIN if on_gpu else CPU_MARGIN
     if rule == "train_model":
         seconds = model["epochs"] * epoch_s * margin
-        batch_mb = model["batch_size"] * _arch_figure(ACTIVATION_MB, model["arch"], DEFAULT_ACTIVATION_MB) * pixels
+        batch_mb = model["batch_size"] * image_mb
     else:  # one forward pass over every image, without gradients: about a third of an epoch
         seconds = epoch_s / 3 * margin
-        batch_mb = model["eval_batch_size"] * _arch_figure(ACTIVATION_MB, model["arch"], DEFAULT_ACTIVATION_MB) * pixels / 3
+        batch_mb = model["eval_batch_size"] * image_mb / 3
     # Arrays: read, indexed and (on the CPU) used in place; activations live in host memory only on the CPU.
     mem_mb = BASE_MB + 3 * data_mb + (0 if on_gpu else batch_mb)
     return {"mem_mb": int(math.ceil(mem_mb / 500) * 500), "runtime": int(math.ceil(STARTUP_MINUTES + seconds / 60))}
