@@ -376,11 +376,12 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
 
     With a checkpoint_path the run survives being killed: it resumes from the
     last complete epoch when started again, and removes the checkpoint once
-    its outputs are written. `gpus_requested` is the job's `gpu` resource: a
-    job that asked for a GPU and runs on the CPU says so first in its log.
-    SIGTERM ends it at once with a non-zero exit,
+    its outputs are written. SIGTERM ends it at once with a non-zero exit,
     keeping the checkpoint of the last complete epoch (a checkpoint being
     written is finished or dropped whole, never torn); so does SIGINT (Ctrl-C).
+
+    `gpus_requested` is the job's `gpu` resource: a job that asked for a GPU
+    and runs on the CPU says so first in its log, and train.json records it.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
