@@ -12,6 +12,12 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The tests submit to a real SLURM cluster too: they need the executor plugin
+# (requirements-cluster.txt), which a local run does without.
+$(BIN)/.cluster-installed: requirements-cluster.txt $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-cluster.txt
+	touch $@
+
 # The whole DAG on scikit-learn's digits, on the CPU, offline.
 demo: $(BIN)/.installed
 	$(BIN)/snakemake --configfile .test/demo.yaml --cores $(CORES) --resources gpu=1 --rerun-incomplete
@@ -21,7 +27,7 @@ lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 
-test: lint
+test: lint $(BIN)/.cluster-installed
 	$(BIN)/pytest
 
 # Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.

@@ -4,6 +4,7 @@ switches, and the stopwatch."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,9 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import snakemake, tiny_config, write_config
 from small_runs import model_block, run_data
 from cnncompare.config import resolve_config
-from cnncompare.devices import Performance, Stopwatch, claim_gpu, physical_gpu_ids
+from cnncompare.devices import Performance, Stopwatch, choose_device, claim_gpu, gpu_expected, physical_gpu_ids
 from cnncompare.models import build_model
 from cnncompare.training import RunData, fit, seed_everything
 
@@ -177,3 +179,74 @@ def test_stopwatch_measures_wall_time_on_the_cpu():
     clock = Stopwatch(CPU).start()
     time.sleep(0.2)
     assert 0.19 < clock.seconds() < 1.0
+
+
+# --- GPU expected, CPU found ---------------------------------------------------------------
+
+needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+
+
+@needs_no_cuda
+def test_device_cuda_without_cuda_fails_at_once_with_the_reason():
+    with pytest.raises(RuntimeError, match=r"device: cuda is set in the config, but torch sees no CUDA device: "
+                                           r".+ on host .+\. Stopping instead of running on the CPU"):
+        choose_device("cuda")
+
+
+def test_a_gpu_is_expected_only_when_asked_for_and_the_config_allows_one():
+    assert gpu_expected("auto", 1) and gpu_expected("cuda", 2)
+    assert not gpu_expected("auto", 0)
+    assert not gpu_expected("cpu", 1)  # device: cpu chose the CPU; the GPU resource is only held
+
+
+def gpu_run(tmp_path, cifar_archive, results: str, device: str, gpu: int, epochs: int = 2):
+    """One tiny training (three-split only) through the real Snakefile, with
+    `device` and resources.<rule>.gpu as given; the run's folder and Snakemake's output."""
+    config = tiny_config(
+        tmp_path, cifar_archive, results_dir=str(tmp_path / results), device=device,
+        compare={"datasets": ["cifar10"], "splits": ["three"], "models": ["custom_cnn"], "seeds": [0]},
+        resources={"train_model": {"threads": 2, "gpu": gpu}, "evaluate_model": {"threads": 2, "gpu": gpu}},
+    )
+    config["models"]["custom_cnn"]["epochs"] = epochs
+    proc = snakemake(tmp_path, write_config(tmp_path / f"{results}.yaml", config), check=False)
+    return tmp_path / results / "runs/cifar10/three/custom_cnn/seed0", proc
+
+
+@pytest.mark.workflow
+@needs_no_cuda
+def test_device_cuda_without_cuda_fails_the_job_before_reading_data(tmp_path, cifar_archive):
+    run, proc = gpu_run(tmp_path, cifar_archive, "cuda", "cuda", gpu=1)
+    assert proc.returncode != 0
+    log = (run / "train.log").read_text()
+    assert "device: cuda is set in the config, but torch sees no CUDA device" in log
+    assert "set device: auto to fall back to the CPU" in log
+    assert "train images" not in log and "epoch 1/" not in log  # no data read, nothing trained
+    assert not (run / "train.json").exists()
+    print(next(line for line in log.splitlines() if "device: cuda" in line))
+
+
+@pytest.mark.workflow
+@needs_no_cuda
+def test_gpu_job_on_the_cpu_starts_its_log_with_a_warning_and_records_it(tmp_path, cifar_archive):
+    run, proc = gpu_run(tmp_path, cifar_archive, "auto", "auto", gpu=1, epochs=3)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = (run / "train.log").read_text().splitlines()
+    assert "WARNING GPU expected, CPU found: this job asked for 1 GPU (resources.train_model.gpu) " \
+           "but torch sees none: " in lines[0]
+    estimate = [line for line in lines if "GPU expected, CPU found: epoch 1 took" in line]
+    assert len(estimate) == 1 and "this job's 3 epochs take about" in estimate[0], lines
+    # After the first epoch's line, before the second's.
+    order = [i for i, line in enumerate(lines) if "epoch 1/3" in line or "epoch 2/3" in line or line is estimate[0]]
+    assert [lines[i] for i in order][1] is estimate[0]
+    assert "GPU expected, CPU found" in (run / "evaluate.log").read_text().splitlines()[0]
+    assert "GPU expected, CPU found: this job asked for 1 GPU" in proc.stderr  # Snakemake's output shows it
+    for name in ("train.json", "metrics.json"):
+        info = json.loads((run / name).read_text())
+        assert info["gpu_requested"] is True and info["device"].startswith("cpu"), name
+    print("\n".join([lines[0], estimate[0]]))
+
+    # The same run planned for the CPU: no warning, gpu_requested false.
+    cpu_run, proc = gpu_run(tmp_path, cifar_archive, "cpu-planned", "auto", gpu=0, epochs=3)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "GPU expected" not in (cpu_run / "train.log").read_text()
+    assert json.loads((cpu_run / "metrics.json").read_text())["gpu_requested"] is False

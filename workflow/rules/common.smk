@@ -31,7 +31,6 @@ DATA = CFG["data_dir"].rstrip("/")
 RESULTS = CFG["results_dir"].rstrip("/")
 WEIGHTS = CFG["weights_dir"].rstrip("/")
 PERFORMANCE = key_sorted(CFG["performance"])  # same for every run
-ENV = "../envs/cnncompare.yaml"
 REPORT_TEMPLATE = str(Path(workflow.basedir) / "report" / "report.html.j2")
 
 

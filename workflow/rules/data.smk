@@ -31,7 +31,7 @@ rule prepare_dataset:
     log:
         data_path("logs/prepare_dataset/{dataset}.log"),
     conda:
-        ENV
+        "../envs/light.yaml"
     params:
         settings=prepare_params,
     script:
@@ -47,7 +47,7 @@ rule make_split:
     log:
         data_path("logs/make_split/{dataset}_{split}.log"),
     conda:
-        ENV
+        "../envs/light.yaml"
     params:
         settings=split_params,
     script:

@@ -22,7 +22,7 @@ rule aggregate_results:
     log:
         results_path("logs/aggregate_results.log"),
     conda:
-        ENV
+        "../envs/light.yaml"
     script:
         "../scripts/aggregate_results.py"
 
@@ -45,7 +45,7 @@ rule render_report:
     log:
         results_path("logs/render_report.log"),
     conda:
-        ENV
+        "../envs/light.yaml"
     params:
         descriptions=model_descriptions(),
         # The folder of the figures, from the first (comparison/<name>.svg).

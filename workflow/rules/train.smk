@@ -14,7 +14,7 @@ rule train_model:
     benchmark:
         run_path("train.benchmark.tsv")
     conda:
-        ENV
+        "../envs/torch.yaml"
     threads: job_resource("train_model", "threads")
     resources:
         gpu=job_resource("train_model", "gpu"),
@@ -53,7 +53,7 @@ rule evaluate_model:
     benchmark:
         run_path("evaluate.benchmark.tsv")
     conda:
-        ENV
+        "../envs/torch.yaml"
     threads: job_resource("evaluate_model", "threads")
     resources:
         gpu=job_resource("evaluate_model", "gpu"),

@@ -19,4 +19,6 @@ evaluate_run(
     confusion_path=snakemake.output.confusion,
     performance=snakemake.params.performance,
     misclassified_path=snakemake.output.misclassified,
+    # The job's own resources (set-resources included): did it ask for a GPU?
+    gpus_requested=int(snakemake.resources.get("gpu", 0)),
 )

@@ -22,4 +22,6 @@ train_run(
     weights_label=snakemake.params.weights_label,
     checkpoint_path=snakemake.params.checkpoint,
     performance=snakemake.params.performance,
+    # The job's own resources (set-resources included): did it ask for a GPU?
+    gpus_requested=int(snakemake.resources.get("gpu", 0)),
 )

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -79,15 +80,54 @@ def claim_gpu(count: int, lock_dir=None, visible: str | None = None) -> int:
     )
 
 
+def why_no_cuda() -> str:
+    """Why torch sees no CUDA device here, in words, for the messages below."""
+    host = f"host {socket.gethostname()}"
+    if torch.version.cuda is None:
+        return f"this torch ({torch.__version__}) is a build without CUDA, on {host}"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU, on {host}"
+    return f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but finds no GPU or driver on {host}"
+
+
 def choose_device(setting: str, lock_dir=None) -> torch.device:
-    """The device of setting 'auto', 'cpu' or 'cuda'; on several GPUs, one this job claims."""
+    """The device of setting 'auto', 'cpu' or 'cuda'; on several GPUs, one this job claims.
+
+    'cuda' without a CUDA device fails here, before any data is read, rather
+    than train on the CPU for hours.
+    """
     if setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for, but torch sees no CUDA device")
+        raise RuntimeError(
+            f"device: cuda is set in the config, but torch sees no CUDA device: {why_no_cuda()}. "
+            "Stopping instead of running on the CPU; run where a GPU is visible, or set device: auto "
+            "to fall back to the CPU"
+        )
     if setting == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     index = claim_gpu(torch.cuda.device_count(), lock_dir)
     torch.cuda.set_device(index)
     return torch.device("cuda", index)
+
+
+def gpu_expected(setting: str, gpus_requested: int) -> bool:
+    """Whether a job expects a GPU: it asked for one by its resources (the
+    `gpu` resource, `--gpus` on SLURM) and the config does not choose the CPU."""
+    return gpus_requested > 0 and setting != "cpu"
+
+
+def warn_if_gpu_missing(setting: str, gpus_requested: int, device: torch.device, rule: str) -> bool:
+    """Log, as the job's first line, that a job which asked for a GPU runs on
+    the CPU (device: auto found none). True when it does."""
+    if not gpu_expected(setting, gpus_requested) or device.type != "cpu":
+        return False
+    log.warning(
+        "GPU expected, CPU found: this job asked for %d GPU%s (resources.%s.gpu) but torch sees none: "
+        "%s. With device: auto it runs on the CPU, often 10 to 100 times slower than planned; set "
+        "device: cuda to make such a job fail instead, or resources.%s.gpu: 0 to plan for the CPU",
+        gpus_requested, "" if gpus_requested == 1 else "s", rule, why_no_cuda(), rule,
+    )
+    return True
 
 
 # --- how the device is used -----------------------------------------------------------

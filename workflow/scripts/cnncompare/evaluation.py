@@ -15,7 +15,7 @@ from cnncompare import costs
 from cnncompare.columns import METRIC_KEYS
 from cnncompare.fileio import atomic_path, read_json, write_json, write_npz
 from cnncompare.models import build_model
-from cnncompare.devices import Performance, choose_device
+from cnncompare.devices import Performance, choose_device, warn_if_gpu_missing
 from cnncompare.splits import read_split
 from cnncompare.training import load_run_data, predict
 
@@ -69,9 +69,10 @@ def write_misclassified(path, images: torch.Tensor, true: np.ndarray, predicted:
 
 def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
                  threads: int, metrics_path, confusion_path, misclassified_path=None,
-                 performance: dict | None = None) -> dict:
+                 performance: dict | None = None, gpus_requested: int = 0) -> dict:
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting)
+    warn_if_gpu_missing(device_setting, gpus_requested, device, "evaluate_model")
     # One pass over each part: compiling would cost more than it saves.
     perf = dataclasses.replace(Performance.resolve(performance or {}, device), compile=False)
     info = read_json(train_info_path)

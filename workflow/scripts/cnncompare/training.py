@@ -26,7 +26,9 @@ from cnncompare import checkpoint, costs
 from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.augment import epoch_batches, to_float
 from cnncompare.datasets import load_prepared
-from cnncompare.devices import Performance, Stopwatch, choose_device, set_determinism
+from cnncompare.devices import (
+    Performance, Stopwatch, choose_device, gpu_expected, set_determinism, warn_if_gpu_missing,
+)
 from cnncompare.fileio import atomic_path, read_json, write_csv, write_json
 from cnncompare.models import build_model, count_parameters, parameter_groups
 from cnncompare.splits import PARTS, read_split
@@ -232,7 +234,8 @@ class FitResult:
 
 
 def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "",
-        checkpoint_path=None, fingerprint: str = "", perf: Performance = FP32) -> FitResult:
+        checkpoint_path=None, fingerprint: str = "", perf: Performance = FP32,
+        gpu_missing: bool = False) -> FitResult:
     """Train for block['epochs'] epochs, validating after each.
 
     Stops early, with status 'diverged', at the first epoch whose training loss
@@ -241,7 +244,9 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
     the whole state after every epoch and, when a checkpoint of this run is
     there, resumes after its epoch: the history and weights are then the same
     as without the interruption (on the CPU; GPU kernels may differ in the
-    last bits unless perf.deterministic).
+    last bits unless perf.deterministic). With gpu_missing (a GPU job on the
+    CPU), the first epoch it trains is followed by a warning that says how
+    long the whole run takes at that speed.
     """
     train_x, train_y = data.parts["train"]
     val_x, val_y = data.parts["val"]
@@ -291,6 +296,14 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
             "%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs  (%s left)",
             label, epoch, epochs, train_loss, train_acc, val_loss, val_acc, lr, seconds, _duration(left),
         )
+        if gpu_missing and epoch == first_epoch:
+            this_job = epochs - first_epoch + 1
+            log.warning(
+                "%sGPU expected, CPU found: epoch %d took %s on the CPU; at that speed this job's %d "
+                "epoch%s take about %s (%s still to go)",
+                label, epoch, _duration(seconds), this_job, "" if this_job == 1 else "s",
+                _duration(seconds * this_job), _duration((epochs - epoch) * seconds),
+            )
         if not math.isfinite(train_loss):
             status = "diverged"
             log.warning("%straining loss is %s at epoch %d: stopping, status diverged", label, train_loss, epoch)
@@ -357,7 +370,8 @@ def _exit_on_signal(signum, _frame):
 
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
-              weights_label: str | None = None, checkpoint_path=None, performance: dict | None = None) -> dict:
+              weights_label: str | None = None, checkpoint_path=None, performance: dict | None = None,
+              gpus_requested: int = 0) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
 
     With a checkpoint_path the run survives being killed: it resumes from the
@@ -365,6 +379,9 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     its outputs are written. SIGTERM ends it at once with a non-zero exit,
     keeping the checkpoint of the last complete epoch (a checkpoint being
     written is finished or dropped whole, never torn); so does SIGINT (Ctrl-C).
+
+    `gpus_requested` is the job's `gpu` resource: a job that asked for a GPU
+    and runs on the CPU says so first in its log, and train.json records it.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -374,6 +391,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     torch.set_num_threads(max(1, threads))
     performance = performance or {}
     device = choose_device(device_setting)
+    gpu_missing = warn_if_gpu_missing(device_setting, gpus_requested, device, "train_model")
     perf = Performance.resolve(performance, device)
     set_determinism(perf.deterministic, device)
     seed_everything(seed)
@@ -397,7 +415,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
             model, data, block, seed, device, label, checkpoint_path=checkpoint_path,
             fingerprint=checkpoint.fingerprint({**block, "performance": performance}, seed, inputs)
             if checkpoint_path else "",
-            perf=perf,
+            perf=perf, gpu_missing=gpu_missing,
         )
     except Terminated as stop:
         name = signal.Signals(stop.code - 128).name
@@ -434,6 +452,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "val_size": data.size("val"),
         "test_size": data.size("test"),
         "device": costs.device_name(device),
+        "gpu_requested": gpu_expected(device_setting, gpus_requested),
         "threads": torch.get_num_threads(),
         "performance": perf.describe(),
         "normalization": {"mean": data.mean, "std": data.std},
