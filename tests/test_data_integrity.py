@@ -166,11 +166,13 @@ def test_16_bit_pngs_are_scaled_by_their_bit_depth_not_clipped_to_white(tmp_path
                                        "/ 257: their values 30000..35000 became 117..136")
 
 
-def test_an_8_bit_value_saved_as_16_bits_comes_back_unchanged(tmp_path):
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_an_8_bit_value_saved_as_16_bits_comes_back_unchanged(tmp_path, suffix):
     values = np.arange(256, dtype=np.uint16).reshape(16, 16)
     for name in ("a", "b"):
         (tmp_path / "f" / name).mkdir(parents=True)
-        Image.fromarray(values * 257).save(tmp_path / "f" / name / "x.png")
+        Image.fromarray(values * 257).save(tmp_path / "f" / name / f"x{suffix}")
+        assert Image.open(tmp_path / "f" / name / f"x{suffix}").mode == "I;16"
     out = prepare("imagefolder", None, tmp_path / "p", train_path=str(tmp_path / "f"), test_path=str(tmp_path / "f"),
                   image_size=16)
     np.testing.assert_array_equal(load_prepared(out, "test")[0][0, ..., 0], values)
@@ -298,7 +300,7 @@ def test_a_replaced_download_fails_before_training_naming_the_file_and_both_md5s
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     message = (f"{downloaded} is not the file the config names: its MD5 is {other['md5']}, but the config "
-               f"(datasets.cifar10.md5) expects {first['md5']}.")
+               f"(datasets.cifar10.md5) expects {first['md5']} (the file was replaced, or put there by hand).")
     assert message in output
     assert "Error in rule prepare_dataset" in output
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == trained  # nothing trained or evaluated again
@@ -393,7 +395,7 @@ def test_an_image_folder_class_of_one_image_is_refused_naming_the_folder(tmp_pat
     out = tmp_path / "prepared"
     with pytest.raises(DataError) as err:
         prepare("imagefolder", None, out, path=str(tmp_path / "photos"), test_fraction=0.25)
-    assert (f"1 class folders hold a single image: {tmp_path / 'photos' / 'owl'}. With test_fraction 0.25 that "
+    assert (f"class folders holding a single image: {tmp_path / 'photos' / 'owl'}. With test_fraction 0.25 that "
             "image is trained on and the class has no test image") in str(err.value)
     assert not out.exists() or not any(out.iterdir())
 

@@ -175,7 +175,11 @@ def test_every_json_file_of_a_comparison_with_a_diverged_run_is_strict_json(inte
     workdir = finished["workdir"]
     files = [*interrupted["results"].rglob("*.json"), *(workdir / "data").rglob("*.json"),
              *(workdir / ".snakemake" / "cnncompare").rglob("*.json")]
-    assert len(files) >= 8
+    names = sorted(str(path.relative_to(workdir)) for path in files)
+    for run in ("custom_cnn", "exploding"):
+        for name in ("train.json", "metrics.json"):
+            assert f"interrupted/runs/cifar10/two/{run}/seed0/{name}" in names, names
+    assert {"data/cifar10/classes.json", "data/cifar10/prepared.json"} <= set(names), names
     parsed = {path: strict_json(path) for path in files}
     metrics = parsed[interrupted["results"] / "runs/cifar10/two/exploding/seed0/metrics.json"]
     assert metrics["status"] == "diverged"

@@ -47,9 +47,9 @@ def verify_downloads(downloads: dict, expected: dict, dataset: str) -> list[dict
         if actual != wanted:
             raise ChecksumError(
                 f"{path} is not the file the config names: its MD5 is {actual}, but the config "
-                f"(datasets.{dataset}.md5) expects {wanted}. It was replaced after it was downloaded "
-                f"and checked. Delete it and run again to download it anew; or, to use this file, "
-                f"put its MD5 ({actual}) in the config"
+                f"(datasets.{dataset}.md5) expects {wanted} (the file was replaced, or put there by hand). "
+                f"Delete it and run again to download it anew; or, to use this file, give it as the "
+                f"data set's url (a file:// path works) and its MD5, {actual}, as md5"
             )
         sources.append({"file": name, "md5": actual})
     return sources

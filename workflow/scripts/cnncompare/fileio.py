@@ -116,8 +116,7 @@ def write_json(path, data) -> None:
     """Strict JSON: NaN and infinities become null (callers record why, see not_finite)."""
     text = json.dumps(finite_or_none(data), indent=2, sort_keys=False, allow_nan=False)
     with atomic_path(path) as tmp:
-        with open(tmp, "w") as fh:
-            fh.write(text + "\n")
+        tmp.write_text(text + "\n")
 
 
 def read_json(path):

@@ -125,20 +125,20 @@ def list_images(root: Path, skipped: list[str] | None = None) -> tuple[list[str]
     return classes, images, others
 
 
-_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
-
-
 def to_8_bits(image, file_format: str | None):
     """(8-bit image, (lowest, highest) 16-bit value or None): 16-bit grey scaled
     by the bit depth (value / 257, rounded); 32-bit and float pixels refused."""
     from PIL import Image
 
-    # Pillow opened 16-bit grey PNGs as mode I before version 11; PNG has no 32-bit pixels.
-    sixteen = image.mode in _SIXTEEN_BIT or (image.mode == "I" and file_format == "PNG")
-    if sixteen:
-        values = np.asarray(image, dtype=np.uint32)
+    # Pillow's 16-bit modes are I;16, I;16B, I;16L, ...; older versions open
+    # 16-bit grey PNGs as mode I (32-bit), though PNG has no 32-bit pixels.
+    if image.mode.startswith("I;16") or (image.mode == "I" and file_format == "PNG"):
+        values = np.asarray(image)
+        if values.min() < 0:
+            raise ValueError("signed 16-bit pixels with negative values have no fixed scale to 8 bits")
+        values = values.astype(np.uint32)
         grey = ((values * 2 + 257) // 514).astype(np.uint8)  # round(values / 257)
-        return Image.fromarray(grey, mode="L"), (int(values.min()), int(values.max()))
+        return Image.fromarray(grey), (int(values.min()), int(values.max()))
     if image.mode in ("I", "F"):
         kind = "32-bit integer" if image.mode == "I" else "floating-point"
         raise ValueError(
@@ -228,7 +228,7 @@ def _refuse_untestable_classes(root: Path, classes: list[str], labels: np.ndarra
     single = [root / classes[i] for i in np.flatnonzero(counts == 1)]
     if single:
         raise DataError(
-            f"{len(single)} class folders hold a single image: {', '.join(map(str, single))}. With "
+            f"class folders holding a single image: {', '.join(map(str, single))}. With "
             f"test_fraction {fraction:g} that image is trained on and the class has no test image; no "
             "test_fraction changes that, as a class needs at least 2 images (one to train on, one to "
             "test). Add images to these folders, or remove them"
