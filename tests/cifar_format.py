@@ -70,11 +70,13 @@ def add_bytes(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
 
 
 def write_archive(path, n_train: int = 1000, n_test: int = 300, seed: int = 0,
-                  members: dict[str, bytes] | None = None, skip: tuple[str, ...] = ()) -> dict:
+                  members: dict[str, bytes] | None = None, skip: tuple[str, ...] = (),
+                  relabel=None) -> dict:
     """Write a CIFAR-10-format .tar.gz; return its md5 and the arrays written.
 
     `members` adds or replaces members (name relative to the archive root);
-    `skip` leaves out members by their file name.
+    `skip` leaves out members by their file name; `relabel(part, labels)`
+    gives the labels written for the images drawn ("train" or "test").
     """
     rng = np.random.default_rng(seed)
     train_labels = np.arange(n_train) % 10
@@ -83,6 +85,8 @@ def write_archive(path, n_train: int = 1000, n_test: int = 300, seed: int = 0,
     rng.shuffle(test_labels)
     train_images = class_images(train_labels, rng)
     test_images = class_images(test_labels, rng)
+    if relabel is not None:
+        train_labels, test_labels = relabel("train", train_labels), relabel("test", test_labels)
     contents = {f"{FOLDER}/batches.meta": meta_pickle()}
     for i, part in enumerate(np.array_split(np.arange(n_train), 5), start=1):
         contents[f"{FOLDER}/data_batch_{i}"] = batch_pickle(

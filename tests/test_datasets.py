@@ -18,7 +18,7 @@ from cnncompare.datasets import DataError, download, load_prepared, safe_extract
 from cnncompare.formats.cifar import load_pickle, prepare_cifar
 from cnncompare.formats.digits import prepare_digits
 
-PREPARED_FILES = ("train.npz", "test.npz", "classes.json")
+PREPARED_FILES = ("train.npz", "test.npz", "classes.json", "prepared.json")
 
 
 def all_paths(folder: Path) -> list[str]:
@@ -284,17 +284,18 @@ def test_prepare_cifar_reads_channel_planes_and_orientation_correctly(tmp_path):
     # Written by hand in CIFAR's documented order (not with to_rows): the 1024
     # red values row by row, then green, then blue.
     row = np.concatenate([red.ravel(), green.ravel(), blue.ravel()])[None, :]
+    # Twice, as two classes: a test part of one class is refused.
     archive = small_archive(
         tmp_path / "cifar.tar.gz",
-        members={f"{FOLDER}/test_batch": batch_pickle(row, [7], "testing batch 1 of 1")},
+        members={f"{FOLDER}/test_batch": batch_pickle(np.repeat(row, 2, axis=0), [7, 2], "testing batch 1 of 1")},
     )
     out_dir = tmp_path / "prepared"
 
     prepare_cifar(archive["path"], out_dir)
 
     images, labels = load_prepared(out_dir, "test")
-    assert images.shape == (1, 32, 32, 3)
-    assert labels.tolist() == [7]
+    assert images.shape == (2, 32, 32, 3)
+    assert labels.tolist() == [7, 2]
     image = images[0]
     assert image[0, 0].tolist() == [0, 0, 200]
     assert image[0, 5].tolist() == [40, 0, 200]   # row 0, column 5: red = 5 * 8

@@ -160,6 +160,36 @@ def test_a_diverging_run_stops_and_the_comparison_and_report_complete(interrupte
     assert not (results / "report.partial.html").exists()
 
 
+def strict_json(path: Path):
+    """json.loads that refuses NaN and Infinity, as RFC 8259 (and jq, and browsers) do."""
+    def refuse(constant):
+        raise ValueError(f"{path}: {constant} is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_every_json_file_of_a_comparison_with_a_diverged_run_is_strict_json(interrupted, finished):
+    """The diverged run's losses are null in metrics.json, which says why;
+    every JSON file the workflow wrote (runs, prepared data, cached facts) parses strictly."""
+    assert interrupted["rerun_code"] == 0, interrupted["rerun_log"][-3000:]
+    workdir = finished["workdir"]
+    files = [*interrupted["results"].rglob("*.json"), *(workdir / "data").rglob("*.json"),
+             *(workdir / ".snakemake" / "cnncompare").rglob("*.json")]
+    names = sorted(str(path.relative_to(workdir)) for path in files)
+    for run in ("custom_cnn", "exploding"):
+        for name in ("train.json", "metrics.json"):
+            assert f"interrupted/runs/cifar10/two/{run}/seed0/{name}" in names, names
+    assert {"data/cifar10/classes.json", "data/cifar10/prepared.json"} <= set(names), names
+    parsed = {path: strict_json(path) for path in files}
+    metrics = parsed[interrupted["results"] / "runs/cifar10/two/exploding/seed0/metrics.json"]
+    assert metrics["status"] == "diverged"
+    missing = metrics["not_finite"]["values"]
+    assert missing and all(metrics[key] is None for key in missing), metrics["not_finite"]
+    assert set(missing) <= {"train_loss", "val_loss", "test_loss"}
+    assert metrics["not_finite"]["why"] == ("written as null (JSON has no NaN or infinity); run status diverged")
+    assert "not_finite" not in parsed[interrupted["results"] / RUN / "metrics.json"]
+
+
 def test_ctrl_c_of_snakemake_then_a_rerun_ends_as_an_uninterrupted_run(interrupted, finished):
     assert interrupted["first_code"] != 0
     assert 1 <= interrupted["kept_epoch"] < 3 and not interrupted["trained_before"], "not interrupted in training"

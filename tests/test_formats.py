@@ -21,7 +21,7 @@ from cnncompare.formats import FORMATS, download_files, file_source, prepare_dat
 from cnncompare.formats.idx import read_idx
 from cnncompare.splits import make_split
 
-PREPARED_FILES = ["classes.json", "test.npz", "train.npz"]
+PREPARED_FILES = ["classes.json", "prepared.json", "test.npz", "train.npz"]
 
 
 def settings(fmt: str, **given) -> dict:
@@ -113,11 +113,12 @@ def test_cifar100_round_trip_with_fine_or_coarse_labels(tmp_path, labels, names)
 def test_cifar100_reads_channel_planes_and_orientation(tmp_path):
     image = hand_made_image()
     row = np.concatenate([image[..., c].ravel() for c in range(3)])[None, :]  # red plane, green, blue
-    test = cifar_format.cifar100_pickle(row, [42], [8], "test")
+    # Twice, as two classes: a test part of one class is refused (tests/test_data_integrity.py).
+    test = cifar_format.cifar100_pickle(np.repeat(row, 2, axis=0), [42, 7], [8, 1], "test")
     archive = cifar_format.write_cifar100_archive(tmp_path / "c100.tar.gz", members={"cifar-100-python/test": test})
     out = prepare("cifar100", archive["path"], tmp_path / "prepared")
     images, labels = load_prepared(out, "test")
-    assert labels.tolist() == [42]
+    assert labels.tolist() == [42, 7]
     assert images[0, 0, 5].tolist() == [20, 0, 200]  # row 0, column 5
     assert images[0, 5, 0].tolist() == [0, 20, 200]  # row 5, column 0
     np.testing.assert_array_equal(images[0], image)
@@ -171,14 +172,15 @@ def test_idx_rows_are_image_rows(tmp_path):
     digit = np.zeros((28, 28), np.uint8)
     digit[3, :] = 255
     digit[:, 20] = 128
-    written = fw.write_idx_set(tmp_path / "src", n_train=10, n_test=1, replace={
-        fw.IDX_NAMES["test_images"]: gzip.compress(fw.idx_bytes(digit[None])),
-        fw.IDX_NAMES["test_labels"]: gzip.compress(fw.idx_bytes(np.array([7], np.uint8))),
+    # Beside a blank one of another class: a test part of one class is refused.
+    written = fw.write_idx_set(tmp_path / "src", n_train=10, n_test=2, replace={
+        fw.IDX_NAMES["test_images"]: gzip.compress(fw.idx_bytes(np.stack([digit, np.zeros_like(digit)]))),
+        fw.IDX_NAMES["test_labels"]: gzip.compress(fw.idx_bytes(np.array([7, 1], np.uint8))),
     })
     out = prepare("mnist", written["files"], tmp_path / "prepared", image_size=28)
     images, labels = load_prepared(out, "test")
-    assert labels.tolist() == [7]
-    assert images.shape == (1, 28, 28, 3)
+    assert labels.tolist() == [7, 1]
+    assert images.shape == (2, 28, 28, 3)
     assert images[0, 3, 0].tolist() == [255, 255, 255]
     assert images[0, 10, 20].tolist() == [128, 128, 128]
     assert images[0, 10, 3].tolist() == [0, 0, 0]
@@ -250,10 +252,11 @@ def test_svhn_round_trip_maps_label_10_to_digit_0(tmp_path):
 def test_svhn_reads_rows_columns_and_channels(tmp_path):
     image = hand_made_image()
     written = fw.write_svhn_set(tmp_path / "src", n_train=12, n_test=3)
-    fw.write_svhn_mat(written["files"]["test_32x32.mat"], image[None], np.array([0]))
+    # Twice, as two classes: a test part of one class is refused.
+    fw.write_svhn_mat(written["files"]["test_32x32.mat"], np.stack([image, image]), np.array([0, 1]))
     out = prepare("svhn", written["files"], tmp_path / "prepared")
     images, labels = load_prepared(out, "test")
-    assert labels.tolist() == [0]  # written as 10
+    assert labels.tolist() == [0, 1]  # 0 written as 10
     assert images[0, 0, 5].tolist() == [20, 0, 200]  # row 0, column 5: red = 5 * 4
     assert images[0, 5, 0].tolist() == [0, 20, 200]
     np.testing.assert_array_equal(images[0], image)

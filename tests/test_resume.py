@@ -63,14 +63,14 @@ if pause and pause["at"] == "mid-epoch":
 elif pause and pause["at"] == "checkpoint-write":
     real_save, checkpoints_saved = torch.save, []
 
-    def save(obj, f, *a, **k):
-        if Path(str(f)).name.startswith("." + Path(args["checkpoint_path"]).name + "."):
+    def save(obj, f, *a, **k):  # f: the open temporary file the checkpoint is written to
+        if Path(f.name).name.startswith("." + Path(args["checkpoint_path"]).name + "."):
             checkpoints_saved.append(True)
             if len(checkpoints_saved) == pause["epoch"]:
                 whole = io.BytesIO()
                 real_save(obj, whole, *a, **k)
-                with open(f, "wb") as fh:
-                    fh.write(whole.getvalue()[: len(whole.getvalue()) // 2])
+                f.write(whole.getvalue()[: len(whole.getvalue()) // 2])
+                f.flush()
                 wait_to_be_killed()
         return real_save(obj, f, *a, **k)
 

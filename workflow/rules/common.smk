@@ -12,7 +12,7 @@ from cnncompare.arch_facts import ArchFacts, check_block_counts
 from cnncompare.archs import CUSTOM_ARCHS, checkpoint_path
 from cnncompare.config import ConfigError, key_sorted, resolve_config
 from cnncompare.datasets import download
-from cnncompare.formats import download_files, file_source
+from cnncompare.formats import download_files, expected_md5s, file_source
 from cnncompare.logs import setup_logging
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
@@ -131,6 +131,7 @@ def run_data(wildcards):
         "train": data_path(f"{dataset}/train.npz"),
         "test": data_path(f"{dataset}/test.npz"),
         "classes": data_path(f"{dataset}/classes.json"),
+        "prepared": data_path(f"{dataset}/prepared.json"),
         "split": data_path(f"{dataset}/splits/{wildcards.split}.npz"),
     }
 

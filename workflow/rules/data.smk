@@ -28,12 +28,15 @@ rule prepare_dataset:
         train=data_path("{dataset}/train.npz"),
         test=data_path("{dataset}/test.npz"),
         classes=data_path("{dataset}/classes.json"),
+        record=data_path("{dataset}/prepared.json"),
     log:
         data_path("logs/prepare_dataset/{dataset}.log"),
     conda:
         "../envs/light.yaml"
     params:
         settings=prepare_params,
+        # Each download is checked against its MD5 again before it is parsed.
+        md5=lambda w: expected_md5s(dataset_block(w)),
     script:
         "../scripts/prepare_dataset.py"
 

@@ -10,4 +10,5 @@ prepare_dataset(
     snakemake.params.settings,
     {Path(path).name: path for path in snakemake.input.downloads},
     Path(snakemake.output.train).parent,
+    expected_md5=snakemake.params.md5,
 )

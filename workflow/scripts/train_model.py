@@ -21,6 +21,9 @@ train_run(
     weights_path=snakemake.input.get("weights"),
     weights_label=snakemake.params.weights_label,
     checkpoint_path=snakemake.params.checkpoint,
+    # The param is {results_dir}/checkpoints/{dataset}/{split}/{model}/seed{seed}.pt:
+    # its empty folders go with it, up to checkpoints/.
+    checkpoint_root=Path(snakemake.params.checkpoint).parents[3],
     performance=snakemake.params.performance,
     # The job's own resources (set-resources included): did it ask for a GPU?
     gpus_requested=int(snakemake.resources.get("gpu", 0)),

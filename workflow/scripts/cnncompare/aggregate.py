@@ -39,6 +39,7 @@ def summary_row(metrics: dict, benchmarks: dict[str, dict] | None = None) -> dic
     row = {k: metrics.get(k) for k in METRIC_KEYS + EXTRA_METRIC_KEYS + ["tested_weights"]}
     for column, (job, source) in BENCHMARK_COLUMNS.items():
         row[column] = (benchmarks or {}).get(job, {}).get(source)
+    row["data_sha256"] = (metrics.get("data") or {}).get("sha256")  # runs from before it was recorded: empty
     for key in VERSION_KEYS:
         row[f"version_{key}"] = metrics.get("versions", {}).get(key)
     return row

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnncompare.fileio import atomic_path, remove_leftovers
+from cnncompare.fileio import remove_leftovers, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ def restore_rng(state: dict, generator: torch.Generator) -> None:
 
 
 def save(path, *, fingerprint: str, epoch: int, model, optimizer, scheduler, generator, progress: dict) -> None:
-    """Write the state after `epoch` atomically: a kill mid-write keeps the previous one."""
+    """Write the state after `epoch` atomically: a kill mid-write, or a full
+    disk, keeps the previous one (the latter fails naming the file system)."""
     state = {
         "format": FORMAT,
         "fingerprint": fingerprint,
@@ -74,8 +75,7 @@ def save(path, *, fingerprint: str, epoch: int, model, optimizer, scheduler, gen
         "rng": rng_state(generator),
         "progress": progress,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def load(path, fingerprint: str, device) -> dict | None:
@@ -102,5 +102,20 @@ def load(path, fingerprint: str, device) -> dict | None:
     return state
 
 
-def remove(path) -> None:
-    Path(path).unlink(missing_ok=True)
+def remove(path, up_to=None) -> None:
+    """Delete the checkpoint, then each folder above it that is left empty, up
+    to and including `up_to`. A folder another run still uses holds its
+    checkpoint, so rmdir leaves it (and a run whose folder vanishes between its
+    mkdir and its write makes it again: see fileio.atomic_path)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    if up_to is None:
+        return
+    up_to = Path(up_to).absolute()
+    folder = path.absolute().parent
+    while folder == up_to or up_to in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or already gone): leave it and everything above
+            return
+        folder = folder.parent

@@ -32,7 +32,10 @@ BENCHMARK_COLUMNS = {
 
 VERSION_KEYS = ["python", "torch", "torchvision", "numpy", "snakemake"]
 
+# The SHA-256 identifying the prepared data a run used (metrics.json's data.sha256).
+DATA_COLUMNS = ["data_sha256"]
+
 SUMMARY_COLUMNS = (
-    METRIC_KEYS + EXTRA_METRIC_KEYS + list(BENCHMARK_COLUMNS) + ["tested_weights"]
+    METRIC_KEYS + EXTRA_METRIC_KEYS + list(BENCHMARK_COLUMNS) + ["tested_weights"] + DATA_COLUMNS
     + [f"version_{k}" for k in VERSION_KEYS]
 )

@@ -1,8 +1,14 @@
 """Data sets: download, safe extraction, and the prepared format they all end in.
 
-Every data set ends as three files in `{data_dir}/{dataset}/`:
+Every data set ends as four files in `{data_dir}/{dataset}/`:
   train.npz, test.npz   images uint8 (N, H, W, 3) RGB HWC, labels int64 (N,)
   classes.json          the class names, index = label
+  prepared.json         checksums of the three, the source files, warnings
+                        about the classes (cnncompare.checksums)
+
+A data set whose classes cannot support a comparison is refused when it is
+written (cnncompare.class_balance), and the prepared files are checked against
+their recorded checksums whenever they are read.
 
 Parsing each source format lives in cnncompare.formats, one module per format;
 cnncompare.formats also says which files each format downloads.
@@ -13,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tarfile
 import time
 import urllib.error
@@ -21,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnncompare.fileio import atomic_path, write_json, write_npz
+from cnncompare import checksums
+from cnncompare.class_balance import TooFewClasses, check_classes, class_counts
+from cnncompare.fileio import atomic_path, read_json, remove_leftovers, write_json, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -139,19 +148,71 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
 # --- the prepared format --------------------------------------------------------------
 
 
-def write_prepared(out_dir, train, test, classes) -> None:
+def write_prepared(out_dir, train, test, classes, notes=()) -> dict:
+    """Write train.npz, test.npz, classes.json and prepared.json; return the record.
+
+    Refuses (DataError) a data set that cannot support a comparison, before
+    writing anything. The class warnings and the format's `notes` (e.g. how
+    16-bit images were scaled) go to the log and into the record, from which
+    every run copies them.
+    """
     out_dir = Path(out_dir)
+    parts = {}
     for name, (images, labels) in (("train", train), ("test", test)):
         assert images.dtype == np.uint8 and images.ndim == 4 and images.shape[3] == 3
-        write_npz(out_dir / f"{name}.npz", images=images, labels=labels.astype(np.int64))
-    write_json(out_dir / "classes.json", list(classes))
+        parts[name] = (images, np.asarray(labels).astype(np.int64))
+    classes = [str(c) for c in classes]
+    try:
+        warnings = check_classes(parts["train"][1], parts["test"][1], classes) + list(notes)
+    except TooFewClasses as exc:
+        raise DataError(f"data set {out_dir.name} cannot be compared on: {exc}") from None
+    for warning in warnings:
+        log.warning("%s: %s", out_dir.name, warning)
+    files = {}
+    for name, (images, labels) in parts.items():
+        write_npz(out_dir / f"{name}.npz", images=images, labels=labels)
+        files[f"{name}.npz"] = checksums.arrays_sha256(images, labels)
+    write_json(out_dir / "classes.json", classes)
+    files["classes.json"] = checksums.classes_sha256(classes)
+    counts = {
+        part: dict(zip(classes, class_counts(labels, len(classes)).tolist())) for part, (_, labels) in parts.items()
+    }
+    record = checksums.write_record(out_dir, files, warnings, counts)
     log.info(
-        "prepared %s: %d train and %d test images of %s, %d classes",
-        out_dir, len(train[1]), len(test[1]), "x".join(map(str, train[0].shape[1:])), len(classes),
+        "prepared %s: %d train and %d test images of %s, %d classes; SHA-256 %s",
+        out_dir, len(parts["train"][1]), len(parts["test"][1]), "x".join(map(str, train[0].shape[1:])),
+        len(classes), record["sha256"],
     )
+    return record
+
+
+def remove_scratch(out_dir) -> None:
+    """Delete what a preparation killed mid-way left in out_dir: its hidden
+    scratch folders (.extract-*) and temporary files of the prepared files.
+    Only one preparation of a data set runs at a time (Snakemake's job)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return
+    for scratch in sorted(out_dir.glob(".extract-*")):
+        shutil.rmtree(scratch, ignore_errors=True)
+        log.info("removed %s, left by a preparation that was interrupted", scratch)
+    for name in (*checksums.PREPARED_FILES, checksums.RECORD):
+        for leftover in remove_leftovers(out_dir / name):
+            log.info("removed %s, left by a preparation that was interrupted", leftover)
 
 
 def load_prepared(data_dir: str | os.PathLike, part: str):
-    """(images, labels) of train.npz or test.npz."""
-    with np.load(Path(data_dir) / f"{part}.npz", allow_pickle=False) as npz:
-        return npz["images"], npz["labels"]
+    """(images, labels) of train.npz or test.npz, checked against the SHA-256
+    that preparation recorded (a ChecksumError names the file and both)."""
+    name = f"{part}.npz"
+    with np.load(Path(data_dir) / name, allow_pickle=False) as npz:
+        images, labels = npz["images"], npz["labels"]
+    checksums.verify(data_dir, name, checksums.arrays_sha256(images, labels))
+    return images, labels
+
+
+def load_classes(data_dir: str | os.PathLike) -> list[str]:
+    """The class names of classes.json, checked against the recorded SHA-256."""
+    classes = read_json(Path(data_dir) / "classes.json")
+    checksums.verify(data_dir, "classes.json", checksums.classes_sha256(classes))
+    return classes

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import torch
 
-from cnncompare import costs
+from cnncompare import checksums, costs
 from cnncompare.columns import METRIC_KEYS
-from cnncompare.fileio import atomic_path, read_json, write_json, write_npz
+from cnncompare.fileio import atomic_path, not_finite, read_json, write_json, write_npz
 from cnncompare.models import build_model
 from cnncompare.devices import Performance, choose_device, warn_if_gpu_missing
 from cnncompare.splits import read_split
@@ -78,6 +78,13 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
     info = read_json(train_info_path)
     start = time.perf_counter()
     data = load_run_data(data_dir, split_path, device, stats=False)
+    data_record = checksums.run_record(data_dir)
+    trained_on = (info.get("data") or {}).get("sha256")
+    if trained_on is not None and trained_on != data_record["sha256"]:
+        raise checksums.ChecksumError(
+            f"{model_path} was trained on prepared data with SHA-256 {trained_on}, but {data_dir} now "
+            f"holds data with SHA-256 {data_record['sha256']}: train it again (snakemake -R train_model)"
+        )
     model = build_model(block, len(data.classes)).to(device)
     model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     perf.prepare(model)
@@ -109,6 +116,14 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
         f"weights of {info['tested_weights']}, on the whole train, val and test parts, "
         "without augmentation"
     )
+    metrics["data"] = data_record
+    # JSON has no NaN or infinity: such values are written as null, and said here.
+    unfinished = not_finite(metrics)
+    if unfinished:
+        metrics["not_finite"] = {
+            "values": unfinished,
+            "why": f"written as null (JSON has no NaN or infinity); run status {info.get('status')}",
+        }
     ordered = {k: metrics.get(k) for k in METRIC_KEYS}
     ordered.update({k: v for k, v in metrics.items() if k not in ordered})
     write_json(metrics_path, ordered)

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnncompare import checkpoint, costs
+from cnncompare import checkpoint, checksums, costs
 from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.augment import epoch_batches, to_float
-from cnncompare.datasets import load_prepared
+from cnncompare.datasets import load_classes, load_prepared
 from cnncompare.devices import (
     Performance, Stopwatch, choose_device, gpu_expected, set_determinism, warn_if_gpu_missing,
 )
-from cnncompare.fileio import atomic_path, read_json, write_csv, write_json
+from cnncompare.fileio import save_torch, write_csv, write_json
 from cnncompare.models import build_model, count_parameters, parameter_groups
 from cnncompare.splits import PARTS, read_split
 
@@ -77,7 +77,8 @@ class RunData:
 def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS, stats: bool = True) -> RunData:
     """Read train.npz / test.npz once and move the split's parts onto the device.
 
-    A part with the same images as one already loaded (val and test in the
+    Each file read is checked against the checksum preparation recorded
+    (datasets.load_prepared). A part with the same images as one already loaded (val and test in the
     'two' split) shares its tensors. `stats` computes the training part's
     channel mean and std (training needs them, evaluation does not).
     """
@@ -99,7 +100,7 @@ def load_run_data(data_dir, split_path, device: torch.device, parts=PARTS, stats
         if part == "train" and stats:
             mean, std = channel_stats(picked)
         loaded[part] = (torch.from_numpy(picked).to(device), torch.from_numpy(labels[indices]).to(device))
-    return RunData(loaded, read_json(data_dir / "classes.json"), mean, std)
+    return RunData(loaded, load_classes(data_dir), mean, std)
 
 
 # --- optimisation ------------------------------------------------------------------------
@@ -370,13 +371,14 @@ def _exit_on_signal(signum, _frame):
 
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
-              weights_label: str | None = None, checkpoint_path=None, performance: dict | None = None,
-              gpus_requested: int = 0) -> dict:
+              weights_label: str | None = None, checkpoint_path=None, checkpoint_root=None,
+              performance: dict | None = None, gpus_requested: int = 0) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
 
     With a checkpoint_path the run survives being killed: it resumes from the
     last complete epoch when started again, and removes the checkpoint once
-    its outputs are written. SIGTERM ends it at once with a non-zero exit,
+    its outputs are written (and the folders above it, up to checkpoint_root,
+    that are left empty). SIGTERM ends it at once with a non-zero exit,
     keeping the checkpoint of the last complete epoch (a checkpoint being
     written is finished or dropped whole, never torn); so does SIGINT (Ctrl-C).
 
@@ -399,6 +401,10 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     log.info("%straining on %s, %s, config %s", label, costs.device_name(device), perf.describe(), block)
 
     data = load_run_data(data_dir, split_path, device)
+    data_record = checksums.run_record(data_dir)
+    log.info("%sprepared data %s (SHA-256 %s, checked)", label, data_dir, data_record["sha256"])
+    for warning in data_record["warnings"]:
+        log.warning("%sdata: %s", label, warning)
     model = build_model(block, len(data.classes), data.mean, data.std, weights_path=weights_path).to(device)
     params_total, params_trainable = count_parameters(model)
     init = f"ImageNet weights {weights_label or block['weights']}" if weights_path else "random initialisation"
@@ -422,8 +428,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         log.warning("%s%s: stopping; the next start resumes from %s", label, name, checkpoint_path)
         raise
 
-    with atomic_path(model_path) as tmp:
-        torch.save(result.tested_state, tmp)
+    save_torch(result.tested_state, model_path)
     write_csv(history_path, result.history, HISTORY_COLUMNS)
     info = {
         **run,
@@ -456,11 +461,12 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "threads": torch.get_num_threads(),
         "performance": perf.describe(),
         "normalization": {"mean": data.mean, "std": data.std},
+        "data": data_record,
         "started_at": started.isoformat(timespec="seconds"),
         "versions": costs.versions(),
         "config": copy.deepcopy(block),
     }
     write_json(info_path, info)
     if checkpoint_path:
-        checkpoint.remove(checkpoint_path)
+        checkpoint.remove(checkpoint_path, up_to=checkpoint_root)
     return info

@@ -6,7 +6,9 @@ its name) picks an entry here. Every format ends in the same prepared files
 
 Downloads: a format of one file takes `url` and `md5` as text; a format of
 several takes `url` as the folder holding them and `md5` as a mapping from
-each official file name to its MD5.
+each official file name to its MD5. prepare_dataset checks each file against
+its MD5 again before parsing it (a file replaced after its download is refused)
+and records the sources in prepared.json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from cnncompare import checksums
+from cnncompare.datasets import remove_scratch
 from cnncompare.formats import cifar, digits, idx, imagefolder, svhn
 
 
@@ -50,9 +54,27 @@ def file_source(block: dict, file: str) -> tuple[str, str]:
     return block["url"].rstrip("/") + "/" + file, block["md5"][file]
 
 
-def prepare_dataset(block: dict, downloads: dict, out_dir) -> None:
+def expected_md5s(block: dict) -> dict[str, str]:
+    """{official file name: MD5 from the config} of a data set block's downloads."""
+    return {file: file_source(block, file)[1] for file in download_files(block)}
+
+
+def prepare_dataset(block: dict, downloads: dict, out_dir, expected_md5: dict | None = None) -> None:
     """Write the prepared files of one data set block into out_dir.
 
-    `downloads` maps each official file name of the format to its local path.
+    `downloads` maps each official file name of the format to its local path;
+    each is checked against `expected_md5` (file name -> MD5, the config's)
+    first, when given. What an interrupted preparation left in out_dir is
+    removed first.
     """
-    FORMATS[block["format"]].prepare(downloads, block, Path(out_dir))
+    out_dir = Path(out_dir)
+    remove_scratch(out_dir)
+    if expected_md5 is not None:
+        sources = checksums.verify_downloads(downloads, expected_md5, out_dir.name)
+    else:
+        sources = [{"file": name, "md5": checksums.md5_of_file(path)} for name, path in downloads.items()]
+    FORMATS[block["format"]].prepare(downloads, block, out_dir)
+    if block["format"] == "imagefolder":  # read in place: no file, no checksum
+        folders = [block["path"]] if block.get("path") else [block["train_path"], block["test_path"]]
+        sources = [{"file": str(folder), "md5": None} for folder in folders]
+    checksums.add_sources(out_dir, sources)
