@@ -28,12 +28,12 @@ from scipy import stats as scipy_stats
 import chromium
 import synthetic_runs
 from conftest import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
-from cnncompare import figures, labels, paper_table, tables, timing
+from cnncompare import figures, labels, tables, timing
 from cnncompare.aggregate import read_benchmark
 from cnncompare.evaluation import pick_misclassified
 from cnncompare.findings import best_per_setting, overview, seed_comparison
 from cnncompare.partial_report import failed_run_row
-from cnncompare.report import build_page, curve_series, render, with_run_facts
+from cnncompare.report import build_page, curve_series, render
 from cnncompare.report_data import ReportDataError, number, read_rows, read_run_files
 from cnncompare.stats import mean_interval, pareto_front, welch_interval
 
