@@ -83,6 +83,14 @@ def test_it_renders_fast_and_is_explorable_offline(grid, tmp_path):
               f"{os.getloadavg()[0]:.1f}")
         browser.screenshot(tmp_path / "first-screen.png", 1280, 900)
 
+        # The page never scrolls sideways: the wide cost table scrolls inside its own box.
+        page_width, window_width, table_scrolls = browser.evaluate("""(() => {
+            const wrap = document.querySelector('#costs-grouped-table').closest('.table-wrap');
+            return [document.documentElement.scrollWidth, window.innerWidth,
+                    wrap.scrollWidth > wrap.clientWidth && getComputedStyle(wrap).overflowX === 'auto'];
+        })()""")
+        assert page_width <= window_width and table_scrolls
+
         # A legend click (a real mouse click on the entry) hides that model's curves, in every figure.
         visible = """(sel) => [...document.querySelectorAll(sel)].filter(e => e.getClientRects().length > 0).length"""
         lines = f"({visible})('#figure-accuracy path.line[data-model=\"vgg16\"]')"

@@ -197,10 +197,12 @@ def run_panels(history: list[dict], title: str, color: str) -> str:
     panel.line(epochs, lrs, REFERENCE, None, 1.4, None, [f"epoch {e}: {v:.3g}" for e, v in zip(epochs, lrs)],
                f"{title} · learning rate")
     parts.append(panel.render())
+    # The run's name and the line key on one row above the panels' titles.
+    kx = left + svgplot.text_width(title, 10) + 16
     key = (f'<g class="legend-key" font-size="10" fill="{svgplot.INK}"><text x="{left}" y="12">{esc(title)}</text>'
-           f'<path d="M{left + 4},24h18" stroke="{color}" stroke-width="1.8"/><text x="{left + 26}" y="27">'
-           f'validation</text><path d="M{left + 100},24h18" stroke="{color}" stroke-width="1.3" '
-           f'stroke-dasharray="2,3"/><text x="{left + 122}" y="27">training</text></g>')
+           f'<path d="M{num(kx)},9h18" stroke="{color}" stroke-width="1.8"/><text x="{num(kx + 22)}" y="12">'
+           f'validation</text><path d="M{num(kx + 84)},9h18" stroke="{color}" stroke-width="1.3" '
+           f'stroke-dasharray="2,3"/><text x="{num(kx + 106)}" y="12">training</text></g>')
     return svgplot.figure(left + 3 * w + 2 * gap + 10, top + h + 40, key + "".join(parts), title=title)
 
 
@@ -271,8 +273,8 @@ def blues(values: np.ndarray) -> np.ndarray:
 
 
 def confusion_figure(matrix: np.ndarray, classes: list[str], title: str) -> str:
-    """The confusion matrix normalised per true class (rows sum to 1), each row
-    labelled with its class's accuracy; cell values written up to 12 classes.
+    """The confusion matrix normalised per true class (rows sum to 100%), each
+    row labelled with its class's accuracy; cell values written up to 12 classes.
     The cells are one small PNG (a 100-class matrix stays a few kB)."""
     counts = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, counts, out=np.zeros(matrix.shape, dtype=float), where=counts > 0)
@@ -280,7 +282,7 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], title: str) -> str:
     cell = min(26.0, max(6.0, 300.0 / max(n, 1)))
     font = min(10.0, max(5.0, cell * 0.8))
     accuracy = np.diag(normalised) if n else np.array([])
-    row_labels = [f"{c} ({a * 100:.0f}%)" for c, a in zip(classes, accuracy)]
+    row_labels = [f"{c} ({a * 100:.1f}%)" for c, a in zip(classes, accuracy)]
     left = max((svgplot.text_width(t, font) for t in row_labels), default=0) + 30
     top = 28
     side = cell * n
@@ -300,14 +302,14 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], title: str) -> str:
                + "".join(f'<text transform="translate({num(left + (j + 0.5) * cell)},{num(top + side + 5)}) '
                          f'rotate(-50)">{esc(name)}</text>' for j, name in enumerate(classes))
                + "</g>")
-    if n <= 12:
-        size = min(font, 8)
+    if n <= 12:  # each cell's share of its true class, in % like every accuracy of the report
+        size = min(font, 7.5)
         for shade, light in (("#222", False), ("#fff", True)):
             cells = [(i, j) for i in range(n) for j in range(n)
                      if normalised[i, j] >= 0.005 and (normalised[i, j] > 0.5) == light]
             out.append(f'<g font-size="{num(size)}" fill="{shade}" text-anchor="middle">'
                        + "".join(f'<text x="{num(left + (j + 0.5) * cell)}" y="{num(top + (i + 0.5) * cell + size * 0.32)}">'
-                                 f'{f"{normalised[i, j]:.2f}".lstrip("0")}</text>' for i, j in cells) + "</g>")
+                                 f'{normalised[i, j] * 100:.1f}</text>' for i, j in cells) + "</g>")
     # The colour scale.
     bar = png_data_uri(blues(np.linspace(1, 0, 64).reshape(64, 1)))
     bx = left + side + 14
@@ -316,7 +318,7 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], title: str) -> str:
     for value in (0.0, 0.5, 1.0):
         y = top + (1 - value) * max(side, 40)
         out.append(f'<text x="{num(bx + 14)}" y="{num(y)}" dy="0.32em" font-size="9" fill="{svgplot.MUTED}">'
-                   f'{value:g}</text>')
+                   f'{value:.0%}</text>')
     out.append(f'<text x="{num(left + side / 2)}" y="{num(height - 6)}" text-anchor="middle" font-size="10" '
                f'fill="{svgplot.INK}">predicted class</text>')
     out.append(f'<text transform="translate(10,{num(top + side / 2)}) rotate(-90)" text-anchor="middle" '
