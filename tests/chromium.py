@@ -2,9 +2,9 @@
 (--remote-debugging-pipe: JSON messages ended by NUL on file descriptors 3 and
 4), so no websocket library and no port are needed.
 
-    python tests/chromium.py results/demo/report.html docs/report.png
+    python tests/chromium.py results/demo/report.html docs/report-demo.png
 
-opens a page and writes a screenshot of its top (how docs/report.png is made).
+opens a page and writes a screenshot of its first screen (how docs/report-demo.png is made).
 """
 
 from __future__ import annotations
@@ -119,14 +119,45 @@ class Browser:
                 if event["method"] == method:
                     return event
 
-    def open(self, url: str, width: int = 1280, height: int = 900) -> None:
-        """Load `url` with console, log, network and page events recorded, and wait for its load event."""
+    def open(self, url: str, width: int = 1280, height: int = 900) -> float:
+        """Load `url` with console, log, network and page events recorded, wait for
+        its load event and its first layout; returns the seconds that took."""
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
+        self.events = [e for e in self.events if e["method"] != "Page.loadEventFired"]
+        start = time.monotonic()
         self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
+        self.evaluate("document.body.getBoundingClientRect().height")  # layout done
+        return time.monotonic() - start
+
+    def mouse(self, x: float, y: float, click: bool = False) -> None:
+        """Move the mouse to (x, y) in the viewport, as a user does; click there when asked."""
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+        if click:
+            for kind in ("mousePressed", "mouseReleased"):
+                self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def centre_of(self, selector: str) -> tuple[float, float]:
+        """Scroll the first element matching `selector` into view; its centre in the viewport."""
+        box = self.evaluate(f"""(() => {{
+            const el = document.querySelector({json.dumps(selector)});
+            el.scrollIntoView({{block: "center", inline: "center"}});
+            const r = el.getBoundingClientRect();
+            return [r.left + r.width / 2, r.top + r.height / 2];
+        }})()""")
+        return box[0], box[1]
+
+    def fonts_of(self, selector: str) -> list[dict]:
+        """The platform fonts Chromium drew the text of the first element matching
+        `selector` with: [{familyName, glyphCount, ...}] (CSS.getPlatformFontsForNode)."""
+        self.call("DOM.enable")
+        self.call("CSS.enable")
+        root = self.call("DOM.getDocument", depth=-1)["root"]["nodeId"]
+        node = self.call("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        return self.call("CSS.getPlatformFontsForNode", nodeId=node)["fonts"]
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
@@ -178,7 +209,8 @@ class Browser:
         self.close()
 
 
-def main(page: str, out: str, width: int = 1200, height: int = 1500, scale: float = 0.6) -> None:
+def main(page: str, out: str, width: int = 1280, height: int = 900, scale: float = 0.75) -> None:
+    """A screenshot of the page's first screen in a 1280 x 900 window, at 3/4 size."""
     with Browser() as browser:
         browser.open(Path(page).resolve().as_uri(), width=width, height=height)
         browser.screenshot(out, width, height, scale)

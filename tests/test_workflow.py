@@ -144,7 +144,7 @@ def test_report_shows_descriptions_as_text(finished, tmp_path):
     render_files(results / "summary.csv", results / "history.csv", REPO / "report/report.html.j2", out,
                  metrics=[r / "metrics.json" for r in runs], confusion=[r / "confusion.csv" for r in runs],
                  misclassified=[r / "misclassified.npz" for r in runs],
-                 descriptions={"custom_cnn": "<script>alert('x')</script> & more"})
+                 models={"custom_cnn": {"description": "<script>alert('x')</script> & more"}})
     html = out.read_text()
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more" in html
     assert "<script>alert" not in html
@@ -157,7 +157,7 @@ def test_report_compares_the_two_splits(finished):
     with open(results / "summary.csv", newline="") as fh:
         acc = {r["split"]: r["test_acc"] for r in csv.DictReader(fh)}
     html = (results / "report.html").read_text()
-    row = re.search(r'<table id="splits-table".*?<tbody>\s*<tr>(.*?)</tr>', html, re.S).group(1)
+    row = re.search(r'<table id="splits-table".*?<tbody>\s*<tr[^>]*>(.*?)</tr>', html, re.S).group(1)
     values = re.findall(r'data-value="([^"]*)"', row)
     assert values[0] == "cifar10/custom_cnn" and values[1:3] == [acc["two"], acc["three"]]
     assert "picking the best epoch on the test set added" in html

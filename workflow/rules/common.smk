@@ -194,15 +194,19 @@ def model_weights_label(wildcards):
     return PRETRAINED[wildcards.model][2] if wildcards.model in PRETRAINED else None
 
 
+# Keys of a model block that are text for the report: editing them re-renders the report only.
+REPORT_ONLY_KEYS = ("description", "reference")
+
+
 def model_params(wildcards):
-    # The description is text for the report: editing it re-renders the report only.
     block = CFG["models"][wildcards.model]
-    return key_sorted({k: v for k, v in block.items() if k != "description"})
+    return key_sorted({k: v for k, v in block.items() if k not in REPORT_ONLY_KEYS})
 
 
-def model_descriptions():
+def model_texts():
+    """What the report says of each model beyond its runs: description and reference figures."""
     return {
-        name: CFG["models"][name]["description"]
+        name: key_sorted({k: CFG["models"][name][k] for k in REPORT_ONLY_KEYS})
         for name in sorted(CFG["compare"]["models"])
     }
 
@@ -229,11 +233,12 @@ def job_limit(rule_name, key):
 
 def report_figures():
     """The figure files render_report writes, flagged for Snakemake's report:
-    the comparison figures in one category, each run's under its model."""
+    the comparison figures in one category, each run's under its model; and
+    update(), so a failed render puts the previous ones back."""
     caption = "../../report/captions/{}.rst"
     found = [
         report_flag(
-            comparison_figure(FIGURES, name),
+            update(comparison_figure(FIGURES, name)),
             caption=caption.format(name),
             category="Comparison",
             labels={"figure": name},
@@ -244,7 +249,7 @@ def report_figures():
         for name in RUN_FIGURES:
             found.append(
                 report_flag(
-                    run_figure(FIGURES, run, name),
+                    update(run_figure(FIGURES, run, name)),
                     caption=caption.format(f"run_{name}"),
                     category=run["model"],
                     subcategory=f"{run['dataset']}/{run['split']}",
@@ -285,7 +290,7 @@ def write_partial_report():
     planned run that has none, with its status and last epoch. It reads only the
     files that exist, so no rule has to depend on a failed run's outputs."""
     try:
-        from cnncompare.report import write_partial_report as write
+        from cnncompare.partial_report import write_partial_report as write
 
         planned = [
             {**run, "epochs_planned": CFG["models"][run["model"]]["epochs"]}
@@ -296,8 +301,9 @@ def write_partial_report():
             lambda run: run_path("").format(**run),
             REPORT_TEMPLATE,
             PARTIAL_REPORT,
-            descriptions=model_descriptions(),
+            models=model_texts(),
             workflow=WORKFLOW_COMMIT,
+            banner=CFG["report"]["banner"],
         )
     except Exception as error:  # the hook must not hide the job's own error
         print(f"cnncompare: no partial report ({error})", file=sys.stderr)

@@ -36,8 +36,10 @@ rule render_report:
         misclassified=run_files("misclassified.npz"),
         template=REPORT_TEMPLATE,
     output:
+        # update(): Snakemake keeps the previous report and figures while this
+        # job runs and puts them back if it fails (a template error, bad data).
         report=report(
-            REPORT,
+            update(REPORT),
             caption="../../report/captions/report.rst",
             category="Report",
         ),
@@ -47,7 +49,8 @@ rule render_report:
     conda:
         "../envs/light.yaml"
     params:
-        descriptions=model_descriptions(),
+        models=model_texts(),
+        banner=CFG["report"]["banner"],
         # The folder of the figures, from the first (comparison/<name>.svg).
         figures_dir=lambda w, output: str(Path(output.figures[0]).parents[1]),
         workflow=WORKFLOW_COMMIT,

@@ -9,6 +9,7 @@ from cnncompare.columns import (
     BENCHMARK_COLUMNS, EXTRA_METRIC_KEYS, HISTORY_COLUMNS, METRIC_KEYS, RUN_KEYS, SUMMARY_COLUMNS, VERSION_KEYS,
 )
 from cnncompare.fileio import read_csv, read_json, write_csv
+from cnncompare.report_data import typed_row
 
 
 def read_benchmark(path) -> dict[str, float | None]:
@@ -45,6 +46,19 @@ def summary_row(metrics: dict, benchmarks: dict[str, dict] | None = None) -> dic
     return row
 
 
+def run_rows(metrics_path, history_path, benchmark_paths: dict | None = None) -> tuple[dict, list[dict]]:
+    """One run's summary row and its history rows (each with the run's keys).
+
+    `benchmark_paths` maps 'train' and 'evaluate' to benchmark files; both the
+    tables and the partial report after a failure read runs through here."""
+    metrics = read_json(metrics_path)
+    benchmarks = {job: read_benchmark(path) for job, path in (benchmark_paths or {}).items()}
+    history = [{**{k: metrics[k] for k in RUN_KEYS}, **epoch} for epoch in read_csv(history_path)]
+    for line, epoch in enumerate(history, start=2):  # a hand-edited file fails here, naming it
+        typed_row(epoch, history_path, line)
+    return summary_row(metrics, benchmarks), history
+
+
 def aggregate(metrics_paths, history_paths, summary_path, history_out,
               train_benchmarks=None, evaluate_benchmarks=None) -> None:
     """Write summary.csv and history.csv from every run's files, given in the
@@ -55,14 +69,10 @@ def aggregate(metrics_paths, history_paths, summary_path, history_out,
         raise ValueError("one history.csv (and benchmark file, when given) per metrics.json is needed")
     summary, history = [], []
     for i, (metrics_path, history_path) in enumerate(zip(metrics_paths, history_paths)):
-        metrics = read_json(metrics_path)
-        benchmarks = {}
-        if train_benchmarks is not None:
-            benchmarks["train"] = read_benchmark(train_benchmarks[i])
-        if evaluate_benchmarks is not None:
-            benchmarks["evaluate"] = read_benchmark(evaluate_benchmarks[i])
-        summary.append(summary_row(metrics, benchmarks))
-        for epoch in read_csv(history_path):
-            history.append({**{k: metrics[k] for k in RUN_KEYS}, **epoch})
+        benchmarks = {job: paths[i] for job, paths in (("train", train_benchmarks), ("evaluate", evaluate_benchmarks))
+                      if paths is not None}
+        row, epochs = run_rows(metrics_path, history_path, benchmarks)
+        summary.append(row)
+        history += epochs
     write_csv(summary_path, summary, SUMMARY_COLUMNS)
     write_csv(history_out, history, RUN_KEYS + HISTORY_COLUMNS)

@@ -1,5 +1,5 @@
 """Where render_report writes its figure files (for Snakemake's --report),
-importable without matplotlib: the rule lists the same paths as its outputs."""
+importable without numpy or jinja2: the rule lists the same paths as its outputs."""
 
 from __future__ import annotations
 

@@ -44,6 +44,16 @@ def describe(values: list) -> dict:
     }
 
 
+def mean_interval(values: list, level: float = 0.95) -> dict:
+    """mean, the half-width of its `level` interval (Student's t over n - 1
+    degrees of freedom; None for fewer than two values) and n of the finite values."""
+    found = describe(values)
+    half = None
+    if found["n"] > 1:
+        half = scipy_stats.t.ppf(0.5 + level / 2, found["n"] - 1) * found["std"] / math.sqrt(found["n"])
+    return {**found, "half": half, "level": level}
+
+
 def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> dict | None:
     """mean(a) - mean(b) and its `level` interval (Welch's t, unequal variances).
 
