@@ -21,7 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnncompare.fileio import remove_leftovers, save_torch
+from cnncompare.fileio import atomic_path, remove_leftovers
+
+
+def save_torch(obj, path) -> None:
+    """torch.save(obj) to `path` atomically. Written through a Python file
+    object, so a full disk raises OSError (ENOSPC), which atomic_path turns
+    into "no space left on <file system>"; by path, torch says only "unexpected pos"."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+
 
 log = logging.getLogger(__name__)
 

@@ -124,17 +124,6 @@ def read_json(path):
         return json.load(fh)
 
 
-def save_torch(obj, path) -> None:
-    """torch.save(obj) to `path` atomically. Written through a Python file
-    object, so a full disk raises OSError (ENOSPC), which atomic_path turns
-    into "no space left on <file system>"; by path, torch says only "unexpected pos"."""
-    import torch
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-
-
 def write_npz(path, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         # np.savez appends ".npz" to names without it; a file object avoids that.

@@ -29,7 +29,7 @@ from cnncompare.datasets import load_classes, load_prepared
 from cnncompare.devices import (
     Performance, Stopwatch, choose_device, gpu_expected, set_determinism, warn_if_gpu_missing,
 )
-from cnncompare.fileio import save_torch, write_csv, write_json
+from cnncompare.fileio import write_csv, write_json
 from cnncompare.models import build_model, count_parameters, parameter_groups
 from cnncompare.splits import PARTS, read_split
 
@@ -428,7 +428,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         log.warning("%s%s: stopping; the next start resumes from %s", label, name, checkpoint_path)
         raise
 
-    save_torch(result.tested_state, model_path)
+    checkpoint.save_torch(result.tested_state, model_path)
     write_csv(history_path, result.history, HISTORY_COLUMNS)
     info = {
         **run,
