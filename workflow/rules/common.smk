@@ -8,12 +8,15 @@ from snakemake.io import report as report_flag
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from cnncompare.arch_facts import ArchFacts, check_block_counts
-from cnncompare.archs import CUSTOM_ARCHS, checkpoint_path
-from cnncompare.config import ConfigError, key_sorted, resolve_config
+# Everything imported here is free of torch and numpy: Snakemake's own process
+# plans (and downloads) with nothing but Snakemake, PyYAML and jsonschema.
+from cnncompare.archs import weights_file_path
+from cnncompare.config import key_sorted
 from cnncompare.datasets import download
-from cnncompare.formats import download_files, file_source
+from cnncompare.formats import download_files, file_source, image_roots
 from cnncompare.logs import setup_logging
+from cnncompare.plan_checks import PlanError, make_plan
+from cnncompare.runs import WILDCARDS, grid_runs, resume_checkpoint, run_dir
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
     COMPARISON_FIGURES,
@@ -22,10 +25,19 @@ from cnncompare.report_files import (
     run_figure,
 )
 
+# Every check before the first job lives in cnncompare/plan_checks.py.
 try:
-    CFG = resolve_config(config)
-except ConfigError as error:
+    PLAN = make_plan(
+        config,
+        command_line=workflow.config_settings.config,
+        config_files=workflow.config_settings.configfiles,
+        workflow_dir=workflow.basedir,
+    )
+except PlanError as error:
     raise WorkflowError(str(error)) from None
+CFG = PLAN.config
+for warning in PLAN.warnings:
+    print(f"cnncompare: warning: {warning}", file=sys.stderr)
 
 DATA = CFG["data_dir"].rstrip("/")
 RESULTS = CFG["results_dir"].rstrip("/")
@@ -47,7 +59,13 @@ def results_path(name):
 
 def run_path(name):
     """A file of one run, with the run's wildcards still in it."""
-    return f"{RESULTS}/runs/{{dataset}}/{{split}}/{{model}}/seed{{seed}}/{name}"
+    return f"{run_dir(RESULTS, WILDCARDS)}/{name}"
+
+
+def run_checkpoint(wildcards):
+    """The file a run's training resumes from (outside its folder: Snakemake
+    deletes a failed job's outputs)."""
+    return resume_checkpoint(RESULTS, {key: wildcards[key] for key in WILDCARDS})
 
 
 REPORT = results_path("report.html")
@@ -65,14 +83,7 @@ wildcard_constraints:
 
 def planned_runs():
     """Every (dataset, split, model, seed) of the compare grid."""
-    grid = CFG["compare"]
-    return [
-        {"dataset": d, "split": s, "model": m, "seed": seed}
-        for d in grid["datasets"]
-        for s in grid["splits"]
-        for m in grid["models"]
-        for seed in grid["seeds"]
-    ]
+    return grid_runs(CFG["compare"])
 
 
 def run_files(name):
@@ -102,15 +113,9 @@ def image_folders(wildcards):
     """The class folders of an image-folder data set, as inputs: adding,
     removing or renaming an image changes its folder's time stamp, so the data
     set is prepared again."""
-    block = dataset_block(wildcards)
-    if block["format"] != "imagefolder":
-        return []
-    roots = (
-        [block["path"]] if block["path"] else [block["train_path"], block["test_path"]]
-    )
     return sorted(
         str(p)
-        for root in roots
+        for root in image_roots(dataset_block(wildcards))
         for p in Path(root).iterdir()
         if p.is_dir() and not p.name.startswith(".")
     )
@@ -136,62 +141,30 @@ def run_data(wildcards):
     }
 
 
-# torchvision's answers (weights files, block counts), cached beside Snakemake's
-# metadata so that later invocations import no torch.
-ARCH_FACTS = ArchFacts(Path(".snakemake") / "cnncompare" / "arch_facts.json")
+# The pretrained weights of the grid's models, from the torchvision table shipped
+# with the package (cnncompare/torchvision_archs.json), checked by the plan.
+PRETRAINED = PLAN.weights
+WEIGHTS_FILES = {weights.file: weights for weights in PRETRAINED.values()}
 
 
-def pretrained_weights():
-    """{model: (file name, url, explicit weights name)} of the pretrained models
-    in the grid; a bad weights name fails here, before any job."""
-    found = {}
-    for name in CFG["compare"]["models"]:
-        block = CFG["models"][name]
-        if block["pretrained"]:
-            try:
-                found[name] = ARCH_FACTS.weights(block["arch"], block["weights"])
-            except ValueError as error:
-                raise WorkflowError(f"models.{name}.weights: {error}") from None
-    return found
-
-
-def check_model_blocks():
-    """keep_blocks and freeze by block count against the arch's structure,
-    checked before any job for the models that set them."""
-    for name in CFG["compare"]["models"]:
-        block = CFG["models"][name]
-        cut = block["keep_blocks"] is not None or isinstance(block["freeze"], int)
-        if block["arch"] not in CUSTOM_ARCHS and cut:
-            try:
-                check_block_counts(block, ARCH_FACTS.block_count(block["arch"]))
-            except ValueError as error:
-                raise WorkflowError(f"models.{name}: {error}") from None
-
-
-check_model_blocks()
-PRETRAINED = pretrained_weights()
-ARCH_FACTS.save()
-WEIGHT_URLS = {file: url for file, url, _ in PRETRAINED.values()}
-
-
-def weights_url(file):
-    if file not in WEIGHT_URLS:
+def planned_weights(file):
+    if file not in WEIGHTS_FILES:
         raise WorkflowError(
             f"no model in compare.models needs the weights file {file}; "
-            f"planned: {', '.join(sorted(WEIGHT_URLS)) or 'none'}"
+            f"planned: {', '.join(sorted(WEIGHTS_FILES)) or 'none'}"
         )
-    return WEIGHT_URLS[file]
+    return WEIGHTS_FILES[file]
 
 
 def model_weights(wildcards):
     """The weights file a pretrained model trains from (none for a random start)."""
     if wildcards.model in PRETRAINED:
-        return {"weights": checkpoint_path(WEIGHTS, PRETRAINED[wildcards.model][0])}
+        return {"weights": weights_file_path(WEIGHTS, PRETRAINED[wildcards.model].file)}
     return {}
 
 
 def model_weights_label(wildcards):
-    return PRETRAINED[wildcards.model][2] if wildcards.model in PRETRAINED else None
+    return PRETRAINED[wildcards.model].label if wildcards.model in PRETRAINED else None
 
 
 def model_params(wildcards):

@@ -19,8 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-
+# numpy is imported where arrays are used: the plan (Snakemake's own process) imports
+# this module (downloads run in it too) and needs no numpy.
 from cnncompare.fileio import atomic_path, write_json, write_npz
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,8 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
 
 
 def write_prepared(out_dir, train, test, classes) -> None:
+    import numpy as np
+
     out_dir = Path(out_dir)
     for name, (images, labels) in (("train", train), ("test", test)):
         assert images.dtype == np.uint8 and images.ndim == 4 and images.shape[3] == 3
@@ -153,5 +155,7 @@ def write_prepared(out_dir, train, test, classes) -> None:
 
 def load_prepared(data_dir: str | os.PathLike, part: str):
     """(images, labels) of train.npz or test.npz."""
+    import numpy as np
+
     with np.load(Path(data_dir) / f"{part}.npz", allow_pickle=False) as npz:
         return npz["images"], npz["labels"]

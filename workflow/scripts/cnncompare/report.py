@@ -24,7 +24,7 @@ from cnncompare.columns import RUN_KEYS
 from cnncompare.fileio import atomic_path, read_csv, read_json
 from cnncompare.report_files import comparison_figure, run_figure
 from cnncompare.stats import describe, group_label, group_runs
-from cnncompare.tables import run_label
+from cnncompare.runs import run_label
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ comparison. Files of other extensions are listed in the log and left out.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
+# numpy is imported where arrays are used: the plan lists image folders and needs no numpy.
 from cnncompare.datasets import DataError, write_prepared
 from cnncompare.splits import stratified_holdout
 
@@ -68,8 +68,17 @@ def list_images(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[Pat
     return classes, images, others
 
 
+@functools.lru_cache(maxsize=None)
+def folder_images(root: str) -> tuple[list[str], list[tuple[Path, int]], list[Path]]:
+    """list_images of a folder, read once per process: the plan asks it for the
+    image count (job sizes) and the images per class (the test part's size)."""
+    return list_images(Path(root))
+
+
 def load_image(path: Path, size: int, fit: str) -> np.ndarray:
     """One file as uint8 (size, size, 3) RGB; raises what PIL raises on a bad file."""
+    import numpy as np
+
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
@@ -89,6 +98,7 @@ def load_image(path: Path, size: int, fit: str) -> np.ndarray:
 
 def load_images(files: list[tuple[Path, int]], size: int, fit: str) -> tuple[np.ndarray, np.ndarray]:
     """Every file decoded; if any cannot be, a DataError naming each of them."""
+    import numpy as np
     from PIL import Image
 
     images = np.empty((len(files), size, size, 3), np.uint8)
