@@ -15,7 +15,12 @@ from cnncompare.config import key_sorted
 from cnncompare.datasets import download
 from cnncompare.formats import download_files, file_source, image_roots
 from cnncompare.logs import setup_logging
-from cnncompare.plan_checks import PlanError, make_plan
+from cnncompare.plan_checks import (
+    PlanError,
+    lost_run_files,
+    make_plan,
+    missing_prepared_data,
+)
 from cnncompare.runs import WILDCARDS, grid_runs, resume_checkpoint, run_dir
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
@@ -131,14 +136,18 @@ def split_params(wildcards):
     return key_sorted(CFG["splits"]) if wildcards.split == "three" else {}
 
 
-def run_data(wildcards):
-    dataset = wildcards.dataset
+def prepared_data(dataset, split):
+    """The prepared files of a data set and the split file a run of it reads."""
     return {
         "train": data_path(f"{dataset}/train.npz"),
         "test": data_path(f"{dataset}/test.npz"),
         "classes": data_path(f"{dataset}/classes.json"),
-        "split": data_path(f"{dataset}/splits/{wildcards.split}.npz"),
+        "split": data_path(f"{dataset}/splits/{split}.npz"),
     }
+
+
+def run_data(wildcards):
+    return prepared_data(wildcards.dataset, wildcards.split)
 
 
 # The pretrained weights of the grid's models, from the torchvision table shipped
@@ -287,3 +296,32 @@ def drop_stale_partial_report():
     partial = Path(PARTIAL_REPORT)
     if partial.is_file() and all(Path(f).is_file() for f in run_files("metrics.json")):
         partial.unlink()
+
+
+def tell_of_lost_files():
+    """Files Snakemake will not make again by itself, said before the plan: files
+    gone from finished runs (with the report up to date it would say "Nothing to
+    be done"), and prepared data gone from under runs that have results (made
+    again, it would retrain them all). Called once the run rules exist."""
+    job_files = {
+        name: [*proxy.output, *proxy.log, proxy.benchmark]
+        for name, proxy in (
+            ("train_model", rules.train_model),
+            ("evaluate_model", rules.evaluate_model),
+        )
+    }
+    notes = lost_run_files(planned_runs(), job_files, results_path("summary.csv"))
+    finished = {}
+    for run, metrics in zip(planned_runs(), run_files("metrics.json")):
+        finished[run["dataset"]] = (
+            finished.get(run["dataset"], 0) + Path(metrics).is_file()
+        )
+    prepared = {
+        d: sorted(
+            {f for s in CFG["compare"]["splits"] for f in prepared_data(d, s).values()}
+        )
+        for d in CFG["compare"]["datasets"]
+    }
+    notes += missing_prepared_data(prepared, finished, DATA)
+    for note in notes:
+        print(f"cnncompare: {note}", file=sys.stderr)

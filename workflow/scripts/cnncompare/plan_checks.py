@@ -22,6 +22,7 @@ from pathlib import Path
 from cnncompare import arch_facts
 from cnncompare.config import config_problems
 from cnncompare.formats import image_roots
+from cnncompare.runs import KEYS as RUN_KEYS
 from cnncompare.settings import unused_settings
 from cnncompare.sizing import job_limits
 from cnncompare.splits import holdout_size
@@ -344,3 +345,64 @@ def _planned_hours(plan: Plan, raw: dict) -> list[str]:
 
 def _amount(value: float) -> str:
     return f"{value:,.0f}" if value < 1e9 else f"{value:.1e}"
+
+
+# --- files that Snakemake will not make again by itself ----------------------------------------
+
+
+def lost_run_files(runs: list[dict], job_files: dict[str, list[str]], summary_csv: str) -> list[str]:
+    """Lines telling of files gone from runs that summary.csv holds.
+
+    Snakemake makes a missing file again only when something out of date needs it:
+    with the report up to date, a deleted metrics.json (or model.pt, a log...) leaves
+    "Nothing to be done". job_files: each run rule's files (outputs first, then log and
+    benchmark) as patterns of the run's wildcards; the rule's first output is what -R names.
+    """
+    import csv
+
+    try:
+        with open(summary_csv, newline="") as fh:
+            finished = {tuple(str(row.get(k)) for k in RUN_KEYS) for row in csv.DictReader(fh)}
+    except (OSError, csv.Error):
+        return []
+    lost, force = [], []
+    for run in runs:
+        if tuple(str(run[k]) for k in RUN_KEYS) not in finished:
+            continue
+        for patterns in job_files.values():
+            gone = [p.format(**run) for p in patterns if not Path(p.format(**run)).exists()]
+            if gone:
+                lost += gone
+                force.append(patterns[0].format(**run))
+    if not lost:
+        return []
+    shown = "".join(f"\n    {f}" for f in lost[:20]) + (f"\n    ... and {len(lost) - 20} more" if len(lost) > 20 else "")
+    return [
+        f"{len(lost)} file{'s' if len(lost) > 1 else ''} of runs in {summary_csv} "
+        f"{'are' if len(lost) > 1 else 'is'} missing, and Snakemake does not make a file again while "
+        f"what needs it is up to date:{shown}\n  To make them again (and the tables and report after "
+        f"them): snakemake -R {' '.join(force)}"
+    ]
+
+
+def missing_prepared_data(prepared: dict[str, list[str]], finished: dict[str, int], data_dir: str) -> list[str]:
+    """Lines telling of data sets whose prepared files are gone while runs made on them have results.
+
+    prepared: each data set's prepared files; finished: runs with results, per data set.
+    Snakemake does not prepare them again by itself, but when anything does (a model or
+    seed added), the new files are newer than every run made on them, and those runs are
+    all trained again."""
+    lines = []
+    for dataset, files in prepared.items():
+        gone = [f for f in files if not Path(f).exists()]
+        if gone and finished.get(dataset):
+            n = finished[dataset]
+            runs = f"{n} runs made on it have results" if n > 1 else "a run made on it has results"
+            again = "those runs train" if n > 1 else "that run trains"
+            lines.append(
+                f"the prepared data of {dataset} is missing ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''}), "
+                f"while {runs}. When it is prepared again (a model or seed added, -R), {again} again, as its "
+                f"input data is then newer. Moved data_dir? Leave a symlink at {data_dir} to the new place, or "
+                f"see the README (What happens when...) for --touch"
+            )
+    return lines
