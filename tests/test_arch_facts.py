@@ -126,3 +126,9 @@ def test_what_the_snakefile_imports_needs_neither_torch_nor_numpy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_with_another_torchvision_installed_the_message_says_how_to_regenerate(monkeypatch):
+    monkeypatch.setattr(arch_facts.metadata, "version", lambda name: "0.99.0")
+    message = arch_facts.unknown_arch_hint("resnet9000")
+    assert "the installed torchvision is 0.99.0" in message and "make arch-table" in message

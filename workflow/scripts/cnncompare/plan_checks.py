@@ -61,16 +61,17 @@ def make_plan(config: dict, command_line: dict | None = None, config_files=(), w
     the Snakefile and its config.yaml, workdir Snakemake's working directory
     (where it reads config.yaml).
     """
-    resolved, problems = config_problems(config, command_line=command_line)
+    resolved, config_found = config_problems(config, command_line=command_line)
     plan = Plan(config=resolved if resolved is not None else {})
+    problems = list(config_found)
     if resolved is not None:
         checks = (_paths, _reserved_names, _models, _image_folders, _planned_hours)
         for check in checks:
             try:
                 problems += check(plan, config)
             except (KeyError, TypeError, AttributeError, ValueError):
-                # A part of the config the schema already found wrong: told above.
-                if not problems:
+                # A part of the config that cnncompare.config found wrong: told already.
+                if not config_found:
                     raise
     if problems:
         raise PlanError(problems, _missing_config_note(config_files, workflow_dir, workdir))
