@@ -22,7 +22,7 @@ from pathlib import Path
 from cnncompare import arch_facts
 from cnncompare.config import config_problems
 from cnncompare.formats import image_roots
-from cnncompare.runs import KEYS as RUN_KEYS
+from cnncompare.columns import RUN_KEYS
 from cnncompare.settings import unused_settings
 from cnncompare.sizing import job_limits
 from cnncompare.splits import holdout_size

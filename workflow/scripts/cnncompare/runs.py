@@ -9,9 +9,10 @@ A run may hold Snakemake wildcards instead of values ({"dataset": "{dataset}",
 
 from __future__ import annotations
 
-KEYS = ("dataset", "split", "model", "seed")
+from cnncompare.columns import RUN_KEYS
+
 # The runs of a rule's pattern: each key as its Snakemake wildcard.
-WILDCARDS = {key: "{" + key + "}" for key in KEYS}
+WILDCARDS = {key: "{" + key + "}" for key in RUN_KEYS}
 
 
 def seed_name(seed) -> str:
