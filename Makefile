@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint bench clean-demo
+.PHONY: demo test lint bench clean-demo arch-table
 
 # The venv is rebuilt when requirements.txt changes.
 $(BIN)/.installed: requirements.txt
@@ -33,6 +33,11 @@ test: lint $(BIN)/.cluster-installed
 # Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
+
+# The torchvision facts the plan reads without torch (workflow/scripts/cnncompare/torchvision_archs.json),
+# asked of the installed torchvision; run after upgrading it, and commit the file. About 3 minutes.
+arch-table: $(BIN)/.installed
+	PYTHONPATH=workflow/scripts $(BIN)/python -W ignore -m cnncompare.arch_table
 
 clean-demo:
 	rm -rf results/demo

@@ -17,6 +17,9 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+tell_of_lost_files()
+
+
 rule all:
     default_target: True
     input:

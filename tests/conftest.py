@@ -53,13 +53,14 @@ def write_config(path: Path, config: dict) -> Path:
 
 
 def snakemake(workdir: Path, configfile: Path, *args: str, check: bool = True,
-              snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile (or a copy's) with `configfile`, its metadata kept in `workdir`."""
+              snakefile: Path = REPO / "Snakefile", env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile (or a copy's) with `configfile`, its metadata kept in `workdir`
+    (`env`: variables to set for it)."""
     cmd = [
         SNAKEMAKE, "--snakefile", str(snakefile), "--directory", str(workdir),
         "--configfile", str(configfile), "--cores", "2", "--resources", "gpu=1", *args,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")

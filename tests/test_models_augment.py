@@ -11,7 +11,7 @@ from cnncompare.augment import crop_flip, epoch_batches, to_float
 from cnncompare.models import build_model, count_parameters
 from cnncompare.training import lr_factor
 
-CUSTOM_BLOCK = {"arch": "custom_cnn", "dropout": 0.25}
+CUSTOM_BLOCK = {"arch": "custom_cnn", "dropout": 0.25, "image_size": 32}  # as the schema completes it
 
 
 def random_images(n: int, seed: int = 0, low: int = 1) -> torch.Tensor:
@@ -60,7 +60,7 @@ def test_normalisation_statistics_travel_in_the_state_dict():
 
 def test_unknown_arch_is_refused():
     with pytest.raises(ValueError, match="custom_cnn"):
-        build_model({"arch": "custm_cnn", "dropout": 0.25}, 10)
+        build_model({"arch": "custm_cnn", "dropout": 0.25, "image_size": 32}, 10)
 
 
 # --- augmentation: crop ----------------------------------------------------------------------

@@ -829,12 +829,20 @@ def test_a_failed_render_keeps_the_last_good_report(seeded):
 
 @pytest.mark.workflow
 def test_failed_runs_are_listed_in_a_partial_report(seeded):
-    """A model that fails in training (VGG's five poolings on 8 px images): the
-    other runs stay, and report.partial.html lists the failed ones with their
-    status, last epoch and error, while report.html keeps the complete grid's."""
+    """A model that fails in training (its cached ImageNet weights file is not one:
+    the plan cannot know, the job does when it loads it): the other runs stay, and
+    report.partial.html lists the failed ones with their status, last epoch and
+    error, while report.html keeps the complete grid's."""
+    from cnncompare import arch_facts
+    from cnncompare.archs import weights_file_path
+
     config = yaml.safe_load(yaml.safe_dump(seeded["config"]))
-    config["models"]["too_small"] = {"arch": "vgg11", "image_size": 8, "epochs": 1, "warmup_epochs": 0}
-    config["compare"]["models"].append("too_small")
+    config["weights_dir"] = str(seeded["root"] / "weights")
+    broken = Path(weights_file_path(config["weights_dir"], arch_facts.weights("resnet18", "DEFAULT").file))
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text("not a weights file\n")
+    config["models"]["broken_weights"] = {"arch": "resnet18", "pretrained": True, "epochs": 1, "warmup_epochs": 0}
+    config["compare"]["models"].append("broken_weights")
     configfile = write_config(seeded["root"] / "broken.yaml", config)
     proc = snakemake(seeded["workdir"], configfile, check=False, snakefile=seeded["snakefile"])
     assert proc.returncode != 0
@@ -843,10 +851,10 @@ def test_failed_runs_are_listed_in_a_partial_report(seeded):
     html = partial.read_text()
     assert 'id="notice">Partial report: 2 of 6 planned runs have no results' in html
     failed = {row[0]["text"]: row for row in _table(html, "failed-table")}
-    assert set(failed) == {"cifar10/three/too_small/seed0", "cifar10/three/too_small/seed1"}
+    assert set(failed) == {"cifar10/three/broken_weights/seed0", "cifar10/three/broken_weights/seed1"}
     for row in failed.values():
         assert [c["text"] for c in row[1:4]] == ["failed", "0", "1"]
-        assert "Output size is too small" in row[4]["text"]
+        assert "Weights only load failed" in row[4]["text"], row[4]["text"]
     assert len(_table(html, "metrics-table")) == 6  # the four completed runs, and the two failed
     assert (seeded["results"] / "report.html").read_text() == seeded["html"]
     # The next complete report supersedes the partial one.

@@ -10,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from cnncompare.archs import checkpoint_path, weights_info
+from cnncompare.arch_table import weights_info
+from cnncompare.archs import weights_file_path
 from cnncompare.config import resolve_config
 from cnncompare.models import build_model, count_parameters, feature_blocks
 from cnncompare.training import make_optimizer, train_run
@@ -28,7 +29,7 @@ def test_cache_path_is_torchvisions_own_layout():
     file, url, label = weights_info("resnet18", "IMAGENET1K_V1")
     assert url.endswith("/" + file) and file.startswith("resnet18-") and file.endswith(".pth")
     assert label == "ResNet18_Weights.IMAGENET1K_V1"
-    assert checkpoint_path("cache", file) == os.path.join("cache", "hub", "checkpoints", file)
+    assert weights_file_path("cache", file) == os.path.join("cache", "hub", "checkpoints", file)
     assert weights_info("resnet50", "DEFAULT")[2] == "ResNet50_Weights.IMAGENET1K_V2"
     with pytest.raises(ValueError, match="IMAGENET1K_V1"):
         weights_info("vgg16", "IMAGENET9K")

@@ -198,6 +198,23 @@ def _section(section, **settings):
     return lambda c: c.setdefault(section, {}).update(settings)
 
 
+def _only_model(**block):
+    return lambda c: (c["models"].update(m=block), c["compare"].update(models=["m"]))
+
+
+def _image_folder(classes: dict):
+    """A data set of class folders holding `classes` ({name: images}) empty .png files, in the grid."""
+    def change(config):
+        root = Path(config["results_dir"]).parent / "images"
+        for name, n in classes.items():
+            (root / name).mkdir(parents=True)
+            for i in range(n):
+                (root / name / f"{i}.png").write_bytes(b"")
+        config["datasets"]["photos"] = {"format": "imagefolder", "path": str(root)}
+        config["compare"]["datasets"] = ["photos"]
+    return change
+
+
 # Each mistake, through the real Snakefile: (change of the tiny config, phrases the message must hold).
 BAD_CONFIGS = {
     "unknown top-level key": (lambda c: c.update(resutls_dir="x"),
@@ -224,6 +241,34 @@ BAD_CONFIGS = {
     "more blocks kept than the arch has": (
         lambda c: (c["models"].update(r18={"arch": "resnet18", "keep_blocks": 9}), c["compare"]["models"].append("r18")),
         ["models.r18", "keep_blocks: 9 asked, but resnet18 has 5 feature blocks"]),
+    # issue 16: caught before the first job, naming the key
+    "seed above 2**32-1": (_section("compare", seeds=[0, 2**32]), ["compare.seeds[1]", "4294967296 must be <= 4294967295"]),
+    "nan learning rate": (_model(lr=float("nan")), ["models.custom_cnn.lr: nan is not a finite number"]),
+    "infinite dropout": (_model(dropout=float("inf")), ["models.custom_cnn.dropout: inf is not a finite number"]),
+    "nan val_fraction": (_section("splits", val_fraction=float("nan")), ["splits.val_fraction: nan is not a finite"]),
+    "a billion epochs": (_model(epochs=1_000_000_000),
+                         ["max_planned_hours", "models.custom_cnn (epochs: 1000000000", "raise max_planned_hours"]),
+    "braces in results_dir": (lambda c: c.update(results_dir=c["results_dir"] + "{run}"),
+                              ["results_dir", "wildcard or a path variable"]),
+    "relative file:// url": (lambda c: c["datasets"]["cifar10"].update(url="file://archive/cifar-10-python.tar.gz"),
+                             ["datasets.cifar10.url", "must be absolute: file:///"]),
+    "data set named downloads": (
+        lambda c: (c["datasets"].update(downloads={**c["datasets"]["cifar10"], "format": "cifar10"}),
+                   c["compare"].update(datasets=["downloads"])),
+        ["datasets.downloads", "taken by the workflow's own folder {data_dir}/downloads/"]),
+    "class folder read as a wildcard": (_image_folder({"cat{1}": 4, "dog": 4}),
+                                        ["datasets.photos.path", "class folder 'cat{1}'", "wildcard"]),
+    "class folder read as a path variable": (_image_folder({"<unk>": 4, "dog": 4}), ["class folder '<unk>'"]),
+    "image folder of one class": (_image_folder({"cat": 6}), ["datasets.photos.path", "images of 1 class (cat)"]),
+    "class without a test image": (_image_folder({"cat": 6, "dog": 1}),
+                                   ["datasets.photos.test_fraction", "leaves no test image for 1 class: dog"]),
+    "vgg11 at 16 px": (_only_model(arch="vgg11", image_size=16),
+                       ["models.m.image_size: 16 is too small for vgg11", "set image_size: 32"]),
+    "vit_b_16 at 32 px": (_only_model(arch="vit_b_16", image_size=32),
+                          ["models.m.image_size: 32 is too small for vit_b_16", "set image_size: 224"]),
+    "pretrained swin_t below its weights' size": (
+        _only_model(arch="swin_t", pretrained=True, image_size=64),
+        ["models.m.image_size", "Swin_T_Weights.IMAGENET1K_V1 declare a minimum of 224 px"]),
 }
 
 
@@ -239,6 +284,7 @@ def test_bad_config_fails_before_any_job(tmp_path, cifar_archive, case):
         assert text in output, (text, output[-2000:])
     # No job ran: nothing was downloaded, prepared or trained.
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+    assert not list(tmp_path.glob("results*"))
 
 
 def test_torchvision_models_from_config_only_run_through_the_dag(tmp_path, cifar_archive):
@@ -275,3 +321,58 @@ def test_torchvision_models_from_config_only_run_through_the_dag(tmp_path, cifar
     html = (tmp_path / "results/report.html").read_text()
     assert "random initialisation" in html and "MobileNet_V3_Small_Weights.IMAGENET1K_V1" in html
     assert cached.stat().st_size > 0  # still there, untouched by the run
+
+
+def test_settings_that_do_nothing_are_warned_and_planned(tmp_path, cifar_archive):
+    """weights without pretrained and momentum under adam: a warning at plan time naming
+    each key, not an error; the study itself (whose defaults include both) warns of nothing."""
+    config = tiny_config(tmp_path, cifar_archive)
+    config["models"]["custom_cnn"].update(optimizer="adam", momentum=0.5)
+    config["models"]["r18"] = {"arch": "resnet18", "weights": "IMAGENET1K_V1"}
+    config["compare"]["models"].append("r18")
+    proc = snakemake(tmp_path, write_config(tmp_path / "unused.yaml", config), "--dry-run")
+    assert planned_jobs(proc.stdout + proc.stderr)["train_model"] == 4
+    output = proc.stdout + proc.stderr
+    assert "cnncompare: warning: models.custom_cnn.momentum has no effect: adam has no momentum" in output
+    assert "cnncompare: warning: models.r18.weights has no effect: pretrained is false" in output
+    assert "nesterov" not in output  # a default of the schema, not written: not told
+    study = snakemake(tmp_path / "study", REPO / "config.yaml", "--dry-run")
+    assert "cnncompare: warning" not in study.stdout + study.stderr
+
+
+def test_numbers_given_with_nested_config_are_told_to_come_from_a_file(tmp_path, cifar_archive):
+    configfile = write_config(tmp_path / "tiny.yaml", tiny_config(tmp_path, cifar_archive))
+    proc = snakemake(tmp_path, configfile, "--dry-run", "--config", "models={custom_cnn: {lr: 0.05}}", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "models.custom_cnn.lr: '0.05' is text, not a number" in output
+    assert "Snakemake passes values nested in --config as text" in output and "--configfile" in output
+    # Top-level values are read as numbers by Snakemake itself, and work.
+    ok = snakemake(tmp_path, configfile, "--dry-run", "--config", "max_planned_hours=5000")
+    assert planned_jobs(ok.stdout + ok.stderr)["train_model"] == 2
+
+
+def test_another_working_directory_says_that_no_config_yaml_was_read(tmp_path):
+    """--directory elsewhere with the demo's overlay alone: the message says config.yaml was not
+    read and how to pass it, instead of only listing what the overlay lacks."""
+    proc = snakemake(tmp_path, REPO / ".test" / "demo.yaml", "--dry-run", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"no config.yaml in {tmp_path}" in output
+    assert f"--configfile {REPO / 'config.yaml'} {REPO / '.test' / 'demo.yaml'}" in output
+    both = snakemake(tmp_path, REPO / "config.yaml", "--dry-run", "--configfile", str(REPO / "config.yaml"),
+                     str(REPO / ".test" / "demo.yaml"))
+    assert planned_jobs(both.stdout + both.stderr)["train_model"] == 8
+
+
+def test_a_home_folder_tilde_is_expanded_and_no_folder_named_tilde_is_made(tmp_path, cifar_archive):
+    home = tmp_path / "home"
+    home.mkdir()
+    config = tiny_config(tmp_path / "work", cifar_archive, results_dir="~/cnncompare/results",
+                         data_dir="~/cnncompare/data")
+    (tmp_path / "work").mkdir()
+    env_home = {"HOME": str(home)}
+    proc = snakemake(tmp_path / "work", write_config(tmp_path / "home.yaml", config), "--dry-run", env=env_home)
+    output = proc.stdout + proc.stderr
+    assert f"{home}/cnncompare/results/report.html" in output and f"{home}/cnncompare/data/cifar10/train.npz" in output
+    assert "~/" not in output and not (tmp_path / "work" / "~").exists()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from cnncompare.archs import checkpoint_path, weights_info
+from cnncompare.arch_table import weights_info
+from cnncompare.archs import weights_file_path
 
 
 def write_random_weights(arch: str, weights_dir: Path, weights: str = "DEFAULT", seed: int = 0) -> tuple[Path, dict]:
@@ -23,7 +24,7 @@ def write_random_weights(arch: str, weights_dir: Path, weights: str = "DEFAULT",
             state[key] = torch.rand_like(value) + 0.5  # a variance must stay positive
         else:
             state[key] = torch.randn_like(value) * 0.1
-    path = Path(checkpoint_path(str(weights_dir), weights_info(arch, weights)[0]))
+    path = Path(weights_file_path(str(weights_dir), weights_info(arch, weights)[0]))
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return path, state

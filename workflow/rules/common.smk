@@ -8,12 +8,20 @@ from snakemake.io import report as report_flag
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from cnncompare.arch_facts import ArchFacts, check_block_counts
-from cnncompare.archs import CUSTOM_ARCHS, checkpoint_path
-from cnncompare.config import ConfigError, key_sorted, resolve_config
+# Everything imported here is free of torch and numpy: Snakemake's own process
+# plans (and downloads) with nothing but Snakemake, PyYAML and jsonschema.
+from cnncompare.archs import weights_file_path
+from cnncompare.config import key_sorted
 from cnncompare.datasets import download
-from cnncompare.formats import download_files, expected_md5s, file_source
+from cnncompare.formats import download_files, expected_md5s, file_source, image_roots
 from cnncompare.logs import setup_logging
+from cnncompare.plan_checks import (
+    PlanError,
+    lost_run_files,
+    make_plan,
+    missing_prepared_data,
+)
+from cnncompare.runs import WILDCARDS, grid_runs, resume_checkpoint, run_dir
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
     COMPARISON_FIGURES,
@@ -22,10 +30,19 @@ from cnncompare.report_files import (
     run_figure,
 )
 
+# Every check before the first job lives in cnncompare/plan_checks.py.
 try:
-    CFG = resolve_config(config)
-except ConfigError as error:
+    PLAN = make_plan(
+        config,
+        command_line=workflow.config_settings.config,
+        config_files=workflow.config_settings.configfiles,
+        workflow_dir=workflow.basedir,
+    )
+except PlanError as error:
     raise WorkflowError(str(error)) from None
+CFG = PLAN.config
+for warning in PLAN.warnings:
+    print(f"cnncompare: warning: {warning}", file=sys.stderr)
 
 DATA = CFG["data_dir"].rstrip("/")
 RESULTS = CFG["results_dir"].rstrip("/")
@@ -46,7 +63,13 @@ def results_path(name):
 
 def run_path(name):
     """A file of one run, with the run's wildcards still in it."""
-    return f"{RESULTS}/runs/{{dataset}}/{{split}}/{{model}}/seed{{seed}}/{name}"
+    return f"{run_dir(RESULTS, WILDCARDS)}/{name}"
+
+
+def run_checkpoint(wildcards):
+    """The file a run's training resumes from (outside its folder: Snakemake
+    deletes a failed job's outputs)."""
+    return resume_checkpoint(RESULTS, {key: wildcards[key] for key in WILDCARDS})
 
 
 REPORT = results_path("report.html")
@@ -64,14 +87,7 @@ wildcard_constraints:
 
 def planned_runs():
     """Every (dataset, split, model, seed) of the compare grid."""
-    grid = CFG["compare"]
-    return [
-        {"dataset": d, "split": s, "model": m, "seed": seed}
-        for d in grid["datasets"]
-        for s in grid["splits"]
-        for m in grid["models"]
-        for seed in grid["seeds"]
-    ]
+    return grid_runs(CFG["compare"])
 
 
 def run_files(name):
@@ -101,15 +117,9 @@ def image_folders(wildcards):
     """The class folders of an image-folder data set, as inputs: adding,
     removing or renaming an image changes its folder's time stamp, so the data
     set is prepared again."""
-    block = dataset_block(wildcards)
-    if block["format"] != "imagefolder":
-        return []
-    roots = (
-        [block["path"]] if block["path"] else [block["train_path"], block["test_path"]]
-    )
     return sorted(
         str(p)
-        for root in roots
+        for root in image_roots(dataset_block(wildcards))
         for p in Path(root).iterdir()
         if p.is_dir() and not p.name.startswith(".")
     )
@@ -125,73 +135,45 @@ def split_params(wildcards):
     return key_sorted(CFG["splits"]) if wildcards.split == "three" else {}
 
 
-def run_data(wildcards):
-    dataset = wildcards.dataset
+def prepared_data(dataset, split):
+    """The prepared files of a data set and the split file a run of it reads."""
     return {
         "train": data_path(f"{dataset}/train.npz"),
         "test": data_path(f"{dataset}/test.npz"),
         "classes": data_path(f"{dataset}/classes.json"),
         "prepared": data_path(f"{dataset}/prepared.json"),
-        "split": data_path(f"{dataset}/splits/{wildcards.split}.npz"),
+        "split": data_path(f"{dataset}/splits/{split}.npz"),
     }
 
 
-# torchvision's answers (weights files, block counts), cached beside Snakemake's
-# metadata so that later invocations import no torch.
-ARCH_FACTS = ArchFacts(Path(".snakemake") / "cnncompare" / "arch_facts.json")
+def run_data(wildcards):
+    return prepared_data(wildcards.dataset, wildcards.split)
 
 
-def pretrained_weights():
-    """{model: (file name, url, explicit weights name)} of the pretrained models
-    in the grid; a bad weights name fails here, before any job."""
-    found = {}
-    for name in CFG["compare"]["models"]:
-        block = CFG["models"][name]
-        if block["pretrained"]:
-            try:
-                found[name] = ARCH_FACTS.weights(block["arch"], block["weights"])
-            except ValueError as error:
-                raise WorkflowError(f"models.{name}.weights: {error}") from None
-    return found
+# The pretrained weights of the grid's models, from the torchvision table shipped
+# with the package (cnncompare/torchvision_archs.json), checked by the plan.
+PRETRAINED = PLAN.weights
+WEIGHTS_FILES = {weights.file: weights for weights in PRETRAINED.values()}
 
 
-def check_model_blocks():
-    """keep_blocks and freeze by block count against the arch's structure,
-    checked before any job for the models that set them."""
-    for name in CFG["compare"]["models"]:
-        block = CFG["models"][name]
-        cut = block["keep_blocks"] is not None or isinstance(block["freeze"], int)
-        if block["arch"] not in CUSTOM_ARCHS and cut:
-            try:
-                check_block_counts(block, ARCH_FACTS.block_count(block["arch"]))
-            except ValueError as error:
-                raise WorkflowError(f"models.{name}: {error}") from None
-
-
-check_model_blocks()
-PRETRAINED = pretrained_weights()
-ARCH_FACTS.save()
-WEIGHT_URLS = {file: url for file, url, _ in PRETRAINED.values()}
-
-
-def weights_url(file):
-    if file not in WEIGHT_URLS:
+def planned_weights(file):
+    if file not in WEIGHTS_FILES:
         raise WorkflowError(
             f"no model in compare.models needs the weights file {file}; "
-            f"planned: {', '.join(sorted(WEIGHT_URLS)) or 'none'}"
+            f"planned: {', '.join(sorted(WEIGHTS_FILES)) or 'none'}"
         )
-    return WEIGHT_URLS[file]
+    return WEIGHTS_FILES[file]
 
 
 def model_weights(wildcards):
     """The weights file a pretrained model trains from (none for a random start)."""
     if wildcards.model in PRETRAINED:
-        return {"weights": checkpoint_path(WEIGHTS, PRETRAINED[wildcards.model][0])}
+        return {"weights": weights_file_path(WEIGHTS, PRETRAINED[wildcards.model].file)}
     return {}
 
 
 def model_weights_label(wildcards):
-    return PRETRAINED[wildcards.model][2] if wildcards.model in PRETRAINED else None
+    return PRETRAINED[wildcards.model].label if wildcards.model in PRETRAINED else None
 
 
 # Keys of a model block that are text for the report: editing them re-renders the report only.
@@ -320,3 +302,32 @@ def drop_stale_partial_report():
     partial = Path(PARTIAL_REPORT)
     if partial.is_file() and all(Path(f).is_file() for f in run_files("metrics.json")):
         partial.unlink()
+
+
+def tell_of_lost_files():
+    """Files Snakemake will not make again by itself, said before the plan: files
+    gone from finished runs (with the report up to date it would say "Nothing to
+    be done"), and prepared data gone from under runs that have results (made
+    again, it would retrain them all). Called once the run rules exist."""
+    job_files = {
+        name: [*proxy.output, *proxy.log, proxy.benchmark]
+        for name, proxy in (
+            ("train_model", rules.train_model),
+            ("evaluate_model", rules.evaluate_model),
+        )
+    }
+    notes = lost_run_files(planned_runs(), job_files, results_path("summary.csv"))
+    finished = {}
+    for run, metrics in zip(planned_runs(), run_files("metrics.json")):
+        finished[run["dataset"]] = (
+            finished.get(run["dataset"], 0) + Path(metrics).is_file()
+        )
+    prepared = {
+        d: sorted(
+            {f for s in CFG["compare"]["splits"] for f in prepared_data(d, s).values()}
+        )
+        for d in CFG["compare"]["datasets"]
+    }
+    notes += missing_prepared_data(prepared, finished, DATA)
+    for note in notes:
+        print(f"cnncompare: {note}", file=sys.stderr)

@@ -59,16 +59,16 @@ rule make_split:
 
 rule download_weights:
     output:
-        checkpoint_path(WEIGHTS, "{file}"),
+        weights_file_path(WEIGHTS, "{file}"),
     log:
         data_path("logs/download_weights/{file}.log"),
     params:
         # torch hub file names end in the first hex digits of their SHA-256.
-        sha256_prefix=lambda w: w.file.rsplit("-", 1)[-1].split(".")[0],
+        sha256_prefix=lambda w: planned_weights(w.file).sha256_prefix,
     run:
         setup_logging(log[0])
         download(
-            weights_url(wildcards.file),
+            planned_weights(wildcards.file).url,
             output[0],
             sha256_prefix=params.sha256_prefix,
         )

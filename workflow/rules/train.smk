@@ -26,9 +26,7 @@ rule train_model:
         performance=PERFORMANCE,
         weights_label=model_weights_label,
         # Outside the declared outputs, which Snakemake deletes when a job fails.
-        checkpoint=lambda w: results_path(
-            f"checkpoints/{w.dataset}/{w.split}/{w.model}/seed{w.seed}.pt"
-        ),
+        checkpoint=run_checkpoint,
     script:
         "../scripts/train_model.py"
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
+import os
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from cnncompare.archs import CUSTOM_ARCHS, is_known_arch, known_archs
+from cnncompare.arch_facts import unknown_arch_hint
+from cnncompare.archs import CUSTOM_ARCHS, is_known_arch
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -26,30 +29,83 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.y
 class ConfigError(ValueError):
     """The configuration is wrong; the message lists every problem found."""
 
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in self.problems))
+
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    # libyaml's loader when PyYAML has it: the schema is read on every invocation, a no-op included.
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def resolve_config(config: dict, schema: dict | None = None) -> dict:
+def resolve_config(config: dict, schema: dict | None = None, command_line: dict | None = None) -> dict:
     """Return a completed copy of `config`, or raise ConfigError.
 
     The input is not modified. Defaults are deep-copied at every place they
-    are used, so no two models ever share one mutable default.
+    are used, so no two models ever share one mutable default. `command_line`
+    holds the values given with Snakemake's --config, so that a message can
+    say where a value came from.
     """
+    resolved, problems = config_problems(config, schema, command_line)
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def config_problems(config: dict, schema: dict | None = None,
+                    command_line: dict | None = None) -> tuple[dict | None, list[str]]:
+    """(completed copy of `config`, every problem found in it); the copy is None
+    only when the config is not a mapping at all."""
     schema = schema if schema is not None else load_schema()
     resolved = copy.deepcopy(config)
     if not isinstance(resolved, dict):
-        raise ConfigError("the configuration must be a mapping of keys to values")
+        return None, ["the configuration must be a mapping of keys to values"]
     schema, format_problems = _with_named_datasets(schema, resolved.get("datasets"))
     _fill_defaults(resolved, schema, schema)
-    problems = format_problems + _schema_problems(resolved, schema) + _semantic_problems(resolved)
-    if problems:
-        raise ConfigError(
-            "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems)
-        )
-    return resolved
+    _expand_home(resolved)
+    nonfinite = _nonfinite_numbers(resolved)
+    schema_errors = [
+        _describe(e, command_line or {}) for e in _schema_errors(resolved, schema)
+        if tuple(e.absolute_path) not in nonfinite
+    ]
+    nonfinite_problems = [
+        f"{_key_path(path)}: {value} is not a finite number" for path, value in nonfinite.items()
+    ]
+    problems = format_problems + nonfinite_problems + schema_errors + _semantic_problems(resolved)
+    return resolved, problems
+
+
+# --- values the schema cannot judge ----------------------------------------------
+
+
+def _expand_home(config: dict) -> None:
+    """`~` at the start of a folder means the home folder, as in a shell; left
+    as it is, Snakemake would make a folder literally named `~`."""
+    for key in ("results_dir", "data_dir", "weights_dir"):
+        if isinstance(config.get(key), str):
+            config[key] = os.path.expanduser(config[key])
+    datasets = config.get("datasets")
+    for block in datasets.values() if isinstance(datasets, dict) else ():
+        for key in ("path", "train_path", "test_path"):
+            if isinstance(block, dict) and isinstance(block.get(key), str):
+                block[key] = os.path.expanduser(block[key])
+
+
+def _nonfinite_numbers(value, path=()) -> dict[tuple, float]:
+    """{key path: value} of every NaN or infinity (YAML's .nan, .inf) in the config:
+    the schema's bounds let NaN through, as every comparison with it is false."""
+    found = {}
+    if isinstance(value, float) and not math.isfinite(value):
+        found[path] = value
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            found.update(_nonfinite_numbers(sub, (*path, key)))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            found.update(_nonfinite_numbers(sub, (*path, i)))
+    return found
 
 
 # --- data set blocks of any name -----------------------------------------------
@@ -144,8 +200,33 @@ def _looks_like_number(value: Any) -> bool:
     return True
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _given_on_command_line(path, command_line: dict) -> bool:
+    node = command_line
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _describe(error: jsonschema.ValidationError, command_line: dict) -> str:
     where = _key_path(error.absolute_path)
+    if (
+        error.validator == "type"
+        and isinstance(error.instance, str)
+        and "string" not in error.validator_value
+        and _given_on_command_line(error.absolute_path, command_line)
+    ):
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return (
+            f"{where}: {error.instance!r} is text, not {'an' if expected == 'integer' else 'a'} {expected}: "
+            f"Snakemake passes values nested in --config as text; put this one in a YAML file "
+            f"and give it with --configfile"
+        )
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         given = error.instance if isinstance(error.instance, dict) else {}
@@ -220,10 +301,9 @@ def _alternative(option: dict) -> str:
     return text
 
 
-def _schema_problems(config: dict, schema: dict) -> list[str]:
+def _schema_errors(config: dict, schema: dict) -> list[jsonschema.ValidationError]:
     validator = _Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    return [_describe(e) for e in errors]
+    return sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
 
 
 # --- cross-key checks the schema cannot express ------------------------------
@@ -303,12 +383,7 @@ def _model_problems(where: str, block: dict) -> list[str]:
     if not isinstance(arch, str):
         return []
     if not is_known_arch(arch):
-        close = difflib.get_close_matches(arch, known_archs(), n=3, cutoff=0.6)
-        hint = f" (close names: {', '.join(close)})" if close else ""
-        return [
-            f"{where}.arch: unknown arch '{arch}'{hint}; use custom_cnn or a torchvision "
-            f"classification model (torchvision.models.list_models())"
-        ]
+        return [f"{where}.arch: {unknown_arch_hint(arch)}"]
     problems = []
     if arch in CUSTOM_ARCHS:
         if block.get("pretrained") is True:

@@ -26,10 +26,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-
-from cnncompare import checksums
-from cnncompare.class_balance import TooFewClasses, check_classes, class_counts
+# numpy (and the modules that need it) is imported where arrays are used: the plan
+# (Snakemake's own process) imports this module (downloads run in it too) and needs no numpy.
 from cnncompare.fileio import atomic_path, read_json, remove_leftovers, write_json, write_npz
 
 log = logging.getLogger(__name__)
@@ -156,6 +154,11 @@ def write_prepared(out_dir, train, test, classes, notes=()) -> dict:
     16-bit images were scaled) go to the log and into the record, from which
     every run copies them.
     """
+    import numpy as np
+
+    from cnncompare import checksums
+    from cnncompare.class_balance import TooFewClasses, check_classes, class_counts
+
     out_dir = Path(out_dir)
     parts = {}
     for name, (images, labels) in (("train", train), ("test", test)):
@@ -190,6 +193,8 @@ def remove_scratch(out_dir) -> None:
     """Delete what a preparation killed mid-way left in out_dir: its hidden
     scratch folders (.extract-*) and temporary files of the prepared files.
     Only one preparation of a data set runs at a time (Snakemake's job)."""
+    from cnncompare import checksums
+
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return
@@ -204,6 +209,10 @@ def remove_scratch(out_dir) -> None:
 def load_prepared(data_dir: str | os.PathLike, part: str):
     """(images, labels) of train.npz or test.npz, checked against the SHA-256
     that preparation recorded (a ChecksumError names the file and both)."""
+    import numpy as np
+
+    from cnncompare import checksums
+
     name = f"{part}.npz"
     with np.load(Path(data_dir) / name, allow_pickle=False) as npz:
         images, labels = npz["images"], npz["labels"]
@@ -213,6 +222,8 @@ def load_prepared(data_dir: str | os.PathLike, part: str):
 
 def load_classes(data_dir: str | os.PathLike) -> list[str]:
     """The class names of classes.json, checked against the recorded SHA-256."""
+    from cnncompare import checksums
+
     classes = read_json(Path(data_dir) / "classes.json")
     checksums.verify(data_dir, "classes.json", checksums.classes_sha256(classes))
     return classes

@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
+# numpy is imported where arrays are used: the plan (Snakemake's own process) imports
+# this module and needs no numpy.
 
 
 @contextlib.contextmanager
@@ -124,7 +125,9 @@ def read_json(path):
         return json.load(fh)
 
 
-def write_npz(path, **arrays: np.ndarray) -> None:
+def write_npz(path, **arrays) -> None:
+    import numpy as np
+
     with atomic_path(path) as tmp:
         # np.savez appends ".npz" to names without it; a file object avoids that.
         with open(tmp, "wb") as fh:

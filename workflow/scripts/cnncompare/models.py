@@ -187,7 +187,7 @@ class TransferNet(nn.Module):
         return self.head(self.base(x))
 
 
-def _drop_auxiliary_heads(model: nn.Module, pretrained: bool) -> None:
+def drop_auxiliary_heads(model: nn.Module, pretrained: bool) -> None:
     """GoogLeNet and Inception v3: remove the auxiliary classifiers our loss never
     trains, and, for ImageNet weights ported from TensorFlow, re-scale inputs as
     those weights expect (torchvision does this only when it loads them itself).
@@ -213,17 +213,6 @@ def kept_blocks(model: nn.Module, block: dict) -> list[nn.Module] | None:
     return blocks[:block["keep_blocks"]] if block["keep_blocks"] is not None else blocks
 
 
-def count_feature_blocks(arch: str) -> int | None:
-    """How many feature blocks a torchvision arch has (None: none), from a model
-    made on the meta device: no memory, no initialisation."""
-    from torchvision import models as tvm
-
-    with torch.device("meta"):
-        model = tvm.get_model(arch, weights=None)
-    blocks = feature_blocks(model)
-    return None if blocks is None else len(blocks)
-
-
 def _frozen_blocks(block: dict, n_blocks: int) -> int:
     freeze = block["freeze"]
     if freeze == "base" or block.get("lr_base") == 0:
@@ -244,7 +233,7 @@ def build_torchvision(block: dict, num_classes: int, weights_path=None) -> Trans
     if weights_path is not None:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-    _drop_auxiliary_heads(model, pretrained=block["pretrained"])
+    drop_auxiliary_heads(model, pretrained=block["pretrained"])
     blocks = kept_blocks(model, block)
     if blocks is None:
         width = _replace_last_linear(model)
@@ -267,7 +256,7 @@ def build_model(block: dict, num_classes: int, mean=(0.5, 0.5, 0.5), std=(0.25, 
     weights come from a state dict); pretrained models use ImageNet's instead.
     """
     arch = block["arch"]
-    image_size = block.get("image_size", 32)
+    image_size = block["image_size"]
     if arch in CUSTOM_ARCHS:
         net = CustomCNN(num_classes, dropout=block["dropout"])
     else:

@@ -23,7 +23,7 @@ from cnncompare.fileio import atomic_path
 from cnncompare.report_data import read_rows, read_run_files
 from cnncompare.report_files import comparison_figure, run_figure
 from cnncompare.stats import describe, group_label, group_runs
-from cnncompare.tables import run_label
+from cnncompare.runs import run_label
 
 log = logging.getLogger(__name__)
 

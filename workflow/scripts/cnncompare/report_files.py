@@ -3,6 +3,8 @@ importable without numpy or jinja2: the rule lists the same paths as its outputs
 
 from __future__ import annotations
 
+from cnncompare.runs import figure_dir
+
 COMPARISON_FIGURES = ["accuracy", "loss", "tradeoff_time", "tradeoff_params"]
 RUN_FIGURES = ["curves", "confusion"]
 
@@ -12,5 +14,5 @@ def comparison_figure(figures_dir: str, name: str) -> str:
 
 
 def run_figure(figures_dir: str, run: dict, name: str) -> str:
-    """Model first, so Snakemake's report can file each figure under its model."""
-    return "{dir}/{model}/{dataset}/{split}/seed{seed}/{name}.svg".format(dir=figures_dir, name=name, **run)
+    """A figure of one run (model first, so Snakemake's report files it under its model)."""
+    return f"{figure_dir(figures_dir, run)}/{name}.svg"

@@ -19,10 +19,9 @@ the Snakefile uses it on every dry run.
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-from pathlib import Path
+
+from cnncompare.formats import dataset_images, stored_side
 
 # Seconds per 50,000-image epoch at 32 px on an H200, rounded up; other
 # torchvision architectures are taken as ResNet50-sized.
@@ -36,35 +35,6 @@ GPU_MARGIN = 10  # slower GPUs than an H200, validation, a busy node
 CPU_MARGIN = 300  # the CPU path measured about 100x slower than that GPU on 2-4 threads, then a margin of 3
 STARTUP_MINUTES = 10  # Python, torch, CUDA, loading the data, writing outputs
 BASE_MB = 3000  # torch, CUDA context and libraries in host memory
-
-# Images (train + test) of the data sets whose size is fixed.
-DATASET_IMAGES = {
-    "cifar10": 60_000, "cifar100": 60_000, "mnist": 70_000, "fashion_mnist": 70_000,
-    "svhn": 99_289, "digits": 1_797,
-}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-def dataset_images(block: dict) -> int:
-    """Images in a data set: the official count, or the image files of an image folder."""
-    if block["format"] in DATASET_IMAGES:
-        return DATASET_IMAGES[block["format"]]
-    roots = [block["path"]] if block.get("path") else [block.get("train_path"), block.get("test_path")]
-    return _count_images(tuple(filter(None, roots)))
-
-
-@functools.lru_cache(maxsize=None)  # asked once per job of the DAG, the folders read once
-def _count_images(roots: tuple[str, ...]) -> int:
-    count = 0
-    for root in roots:
-        for _folder, _dirs, files in os.walk(root):
-            count += sum(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files)
-    return count
-
-
-def stored_side(block: dict) -> int:
-    """Side in pixels of the prepared images (CIFAR and SVHN are 32; the others are resized)."""
-    return block.get("image_size", 32) if block["format"] in ("mnist", "fashion_mnist", "imagefolder", "digits") else 32
 
 
 def job_limits(rule: str, model: dict, dataset: dict, on_gpu: bool) -> dict:

@@ -11,8 +11,7 @@ a data set shares one copy of the images.
 
 from __future__ import annotations
 
-import numpy as np
-
+# numpy is imported where arrays are used: the plan imports holdout_size and needs no numpy.
 from cnncompare.fileio import write_npz
 
 SPLITS = ("two", "three")
@@ -22,6 +21,8 @@ PARTS = ("train", "val", "test")
 def make_split(kind: str, train_labels: np.ndarray, test_labels: np.ndarray,
                val_fraction: float, seed: int) -> dict[str, tuple[str, np.ndarray]]:
     """Map each part to (source file, sorted indices)."""
+    import numpy as np
+
     n_train, n_test = len(train_labels), len(test_labels)
     everything_test = np.arange(n_test, dtype=np.int64)
     if kind == "two":
@@ -47,21 +48,29 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int):
     at most all but one when the class has two or more (none when it has one),
     so every class keeps images in the kept part and class shares match.
     """
+    import numpy as np
+
     if not 0 < fraction < 1:
         raise ValueError(f"val_fraction must lie in (0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
     held = []
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
-        count = int(round(fraction * len(members)))
-        count = min(max(count, 1), len(members) - 1)  # 0 for a class of one
-        held.append(rng.choice(members, size=count, replace=False))
+        held.append(rng.choice(members, size=holdout_size(len(members), fraction), replace=False))
     held_out = np.sort(np.concatenate(held)).astype(np.int64)
     kept = np.setdiff1d(np.arange(len(labels), dtype=np.int64), held_out)
     return kept, held_out
 
 
+def holdout_size(members: int, fraction: float) -> int:
+    """Images of a class of `members` that stratified_holdout holds out:
+    round(fraction * members), at least one and at most all but one (0 for a class of one)."""
+    return min(max(int(round(fraction * members)), 1), members - 1)
+
+
 def write_split(path, split: dict[str, tuple[str, np.ndarray]]) -> None:
+    import numpy as np
+
     arrays = {}
     for part, (source, indices) in split.items():
         arrays[part] = indices
@@ -70,5 +79,7 @@ def write_split(path, split: dict[str, tuple[str, np.ndarray]]) -> None:
 
 
 def read_split(path) -> dict[str, tuple[str, np.ndarray]]:
+    import numpy as np
+
     with np.load(path, allow_pickle=False) as npz:
         return {part: (str(npz[f"{part}_source"]), npz[part]) for part in PARTS}

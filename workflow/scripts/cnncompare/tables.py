@@ -16,11 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from cnncompare.runs import run_label
 from cnncompare.stats import describe, group_label, group_runs, is_number
-
-
-def run_label(row: dict) -> str:
-    return "{dataset}/{split}/{model}/seed{seed}".format(**row)
 
 
 def row_data(row: dict, seed: bool = False) -> dict:

@@ -31,6 +31,7 @@ from cnncompare.devices import (
 )
 from cnncompare.fileio import write_csv, write_json
 from cnncompare.models import build_model, count_parameters, parameter_groups
+from cnncompare.runs import run_label
 from cnncompare.splits import PARTS, read_split
 
 log = logging.getLogger(__name__)
@@ -397,7 +398,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     perf = Performance.resolve(performance, device)
     set_determinism(perf.deterministic, device)
     seed_everything(seed)
-    label = "{dataset}/{split}/{model}/seed{seed}: ".format(**run)
+    label = f"{run_label(run)}: "
     log.info("%straining on %s, %s, config %s", label, costs.device_name(device), perf.describe(), block)
 
     data = load_run_data(data_dir, split_path, device)

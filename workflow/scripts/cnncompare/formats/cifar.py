@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnncompare.datasets import DataError, safe_extract, write_prepared
+from cnncompare.formats import CIFAR10_FILES, CIFAR100_FILES
 
 
 # What a pickled numpy array needs, and nothing else. The official archive was
@@ -140,8 +141,6 @@ def prepare_cifar(archive: str | os.PathLike, out_dir: str | os.PathLike, layout
     write_prepared(out_dir, train, test, classes)
 
 
-CIFAR10_FILES = ("cifar-10-python.tar.gz",)
-CIFAR100_FILES = ("cifar-100-python.tar.gz",)
 
 
 def prepare_cifar10(downloads: dict, settings: dict, out_dir) -> None:

@@ -18,16 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from cnncompare.datasets import DataError, write_prepared
+from cnncompare.formats import IDX_FILES
 
 log = logging.getLogger(__name__)
 
-IDX_FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
-FILES = tuple(IDX_FILES.values())
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 FASHION_MNIST_CLASSES = [

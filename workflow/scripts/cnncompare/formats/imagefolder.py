@@ -27,12 +27,12 @@ other extensions are listed in the log and left out.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
+# numpy is imported where arrays are used: the plan lists image folders and needs no numpy.
 from cnncompare.datasets import DataError, write_prepared
 from cnncompare.splits import stratified_holdout
 
@@ -125,9 +125,17 @@ def list_images(root: Path, skipped: list[str] | None = None) -> tuple[list[str]
     return classes, images, others
 
 
+@functools.lru_cache(maxsize=None)
+def folder_images(root: str) -> tuple[list[str], list[tuple[Path, int]], list[Path]]:
+    """list_images of a folder, read once per process: the plan asks it for the
+    image count (job sizes) and the images per class (the test part's size)."""
+    return list_images(Path(root))
+
+
 def to_8_bits(image, file_format: str | None):
     """(8-bit image, (lowest, highest) 16-bit value or None): 16-bit grey scaled
     by the bit depth (value / 257, rounded); 32-bit and float pixels refused."""
+    import numpy as np
     from PIL import Image
 
     # Pillow's 16-bit modes are I;16, I;16B, I;16L, ...; older versions open
@@ -154,6 +162,7 @@ def load_image(path: Path, size: int, fit: str, sixteen_bit: list | None = None)
     A 16-bit image is scaled to 8 bits (see to_8_bits); its path and value
     range are appended to `sixteen_bit`.
     """
+    import numpy as np
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
@@ -177,6 +186,7 @@ def load_image(path: Path, size: int, fit: str, sixteen_bit: list | None = None)
 def load_images(files: list[tuple[Path, int]], size: int, fit: str,
                 sixteen_bit: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every file decoded; if any cannot be, a DataError naming each of them."""
+    import numpy as np
     from PIL import Image
 
     images = np.empty((len(files), size, size, 3), np.uint8)
@@ -224,6 +234,8 @@ def _notes(skipped: list[str], sixteen_bit: list) -> list[str]:
 
 def _refuse_untestable_classes(root: Path, classes: list[str], labels: np.ndarray, fraction: float) -> None:
     """A class of one image has nothing to hold out: it would have no test image."""
+    import numpy as np
+
     counts = np.bincount(labels, minlength=len(classes))
     single = [root / classes[i] for i in np.flatnonzero(counts == 1)]
     if single:
@@ -236,6 +248,8 @@ def _refuse_untestable_classes(root: Path, classes: list[str], labels: np.ndarra
 
 
 def prepare_imagefolder(downloads: dict, settings: dict, out_dir) -> None:
+    import numpy as np
+
     size, fit = settings["image_size"], settings["fit"]
     skipped, sixteen_bit = [], []
     if settings.get("path"):

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from cnncompare.datasets import DataError, write_prepared
+from cnncompare.formats import SVHN_FILES
 
-FILES = ("train_32x32.mat", "test_32x32.mat")
 CLASSES = [str(d) for d in range(10)]
 
 
@@ -45,5 +45,5 @@ def read_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def prepare_svhn(downloads: dict, settings: dict, out_dir) -> None:
-    train, test = (read_mat(downloads[name]) for name in FILES)
+    train, test = (read_mat(downloads[name]) for name in SVHN_FILES)
     write_prepared(out_dir, train, test, CLASSES)
