@@ -4,7 +4,7 @@ training stack, as a Snakemake installed on its own (the Snakemake docs' way)
 or a login node's environment would be.
 
 The environment is built once per machine with pip (versions from
-requirements.txt) under the temporary folder, and reused while those lines
+requirements.txt and requirements-cluster.txt) under the temporary folder, and reused while those lines
 stay the same.
 """
 
@@ -29,12 +29,14 @@ SCHEDULER_PACKAGES = ("snakemake", "snakemake-executor-plugin-slurm", "pyyaml", 
 
 
 def requirement(name: str) -> str:
-    """The requirements.txt line of a package (its version range), comments dropped."""
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        spec = line.split("#")[0].strip()
-        if re.match(rf"{re.escape(name)}\s*([<>=!~]|$)", spec, re.IGNORECASE):
-            return spec
-    raise AssertionError(f"{name} is not in requirements.txt")
+    """The line of a package (its version range) in requirements.txt or
+    requirements-cluster.txt (the SLURM plugin), comments dropped."""
+    for file in ("requirements.txt", "requirements-cluster.txt"):
+        for line in (REPO / file).read_text().splitlines():
+            spec = line.split("#")[0].strip()
+            if re.match(rf"{re.escape(name)}\s*([<>=!~]|$)", spec, re.IGNORECASE):
+                return spec
+    raise AssertionError(f"{name} is in neither requirements.txt nor requirements-cluster.txt")
 
 
 @pytest.fixture(scope="session")
