@@ -24,7 +24,7 @@ def model_block(arch: str = "custom_cnn", **overrides) -> dict:
     block = {"arch": arch, "epochs": 10, "batch_size": 32, "optimizer": "sgd", "lr": 0.02, "momentum": 0.9,
              "nesterov": True, "weight_decay": 5e-4, "schedule": "onecycle", "warmup_epochs": 1, "dropout": 0.25,
              "augment": {"crop_padding": 4, "flip": True}, "keep_weights": "best", "label_smoothing": 0.0,
-             "eval_batch_size": 1000, "image_size": 32}
+             "eval_batch_size": 1000, "image_size": 32, "pretrained": False, "weights": "DEFAULT", "freeze": "none"}
     return {**block, **overrides}
 
 
@@ -104,11 +104,18 @@ def write_run(run_dir: Path, dataset: str, split: str, model: str, seed: int, *,
         "config": block, "train_loss": history[-1]["train_loss"], "train_acc": best["train_acc"],
         "val_loss": best["val_loss"], "val_acc": best["val_acc"], "test_loss": round(1 - test_acc + 0.1, 4),
         "test_acc": test_acc, "eval_seconds": 1.5,
+        # Inference figures of the size a CNN of `params` parameters has at 32 px on two cores.
+        "gmacs": round(GMACS.get(model, params * 150 / 1e9), 6),
+        "inference_images_per_second": round(1e9 / params * 0.5 * float(rng.normal(1.0, 0.05)) + 50, 1),
+        "latency_ms": round(params / 1e5 * float(rng.normal(1.0, 0.05)) + 0.5, 3),
         **(extra or {}),
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
+
+# Multiply-adds per image at 32 px (bench/run.py --only inference measures them).
+GMACS = {"custom_cnn": 0.038654, "vgg16": 0.190649, "vgg16_finetune": 0.190649, "resnet50": 0.086038}
 
 # Four models of the demo's kind: (accuracy, seconds per epoch, trainable parameters).
 MODELS = {

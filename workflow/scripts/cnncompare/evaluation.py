@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from cnncompare import checksums, costs
+from cnncompare import checksums, costs, inference_cost
 from cnncompare.columns import METRIC_KEYS
 from cnncompare.fileio import atomic_path, not_finite, read_json, write_json, write_npz
 from cnncompare.models import build_model
@@ -105,11 +105,18 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
         test_indices = read_split(split_path)["test"][1]
         write_misclassified(misclassified_path, data.parts["test"][0], true, predicted, test_indices)
 
+    eval_seconds = round(time.perf_counter() - start, 3)  # the cost figures below are not evaluation
+    cost = inference_cost.measure(model, data.parts["test"][0], block["image_size"], block["eval_batch_size"], perf)
+    log.info("inference: %.4f GMACs per image at %d px, %.1f images/s at batch %d, %.3f ms for one image",
+             cost["gmacs"], block["image_size"], cost["inference_images_per_second"], block["eval_batch_size"],
+             cost["latency_ms"])
+
     metrics = dict(info)
     for part, (loss, acc) in results.items():
         metrics[f"{part}_loss"] = loss
         metrics[f"{part}_acc"] = acc
-    metrics["eval_seconds"] = round(time.perf_counter() - start, 3)
+    metrics["eval_seconds"] = eval_seconds
+    metrics.update(cost)
     metrics["eval_device"] = costs.device_name(device)
     metrics["eval_performance"] = perf.describe()
     metrics["evaluated"] = (

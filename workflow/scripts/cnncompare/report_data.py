@@ -10,16 +10,13 @@ import re
 
 import numpy as np
 
-from cnncompare.columns import BENCHMARK_COLUMNS, EXTRA_METRIC_KEYS, HISTORY_COLUMNS, METRIC_KEYS, RUN_KEYS
+from cnncompare.columns import RUN_KEYS, number_columns
 from cnncompare.fileio import read_csv, read_json
 from cnncompare.tables import run_label
 
-# Columns that hold text; every other column the workflow writes holds numbers
-# (or nothing). Columns other branches add (data_sha256, ...) are read as text.
-TEXT_COLUMNS = {"dataset", "split", "model", "arch", "status", "init", "device", "tested_weights", "note"}
-NUMBER_COLUMNS = {
-    c for c in [*METRIC_KEYS, *EXTRA_METRIC_KEYS, *BENCHMARK_COLUMNS, *HISTORY_COLUMNS] if c not in TEXT_COLUMNS
-}
+# Columns whose type in cnncompare/columns.py is a number; every other column
+# (text, booleans, and columns other branches add, data_sha256, ...) is read as text.
+NUMBER_COLUMNS = number_columns()
 
 
 class ReportDataError(ValueError):
@@ -49,7 +46,7 @@ def typed_row(row: dict, source, line: int | None = None) -> dict:
     allowed: a diverged run has them); the run keys but the seed stay text."""
     typed = {}
     for key, text in row.items():
-        if key in RUN_KEYS[:3] or key not in NUMBER_COLUMNS and key != "seed":
+        if key not in NUMBER_COLUMNS:
             typed[key] = text
             continue
         value = number(text)

@@ -1,8 +1,9 @@
 """The report's tables, built from summary rows.
 
 One unit per quantity, everywhere: accuracy in % with one decimal, loss with
-three, times in seconds, memory in MB, integers without decimals. Every cell
-keeps the exact value behind its text: `value` (what the table sorts by, and
+three, times in seconds (one image's latency in ms), memory in MB, multiply-adds
+in GMACs, integers without decimals. Every cell keeps the exact value behind
+its text: `value` (what the table sorts by, and
 the hover title) and, for a cell that shows a summary.csv column as it is,
 `column`, so the page can be checked against summary.csv cell by cell. Over
 several seeds a row stands for a (dataset, split, model) group and shows mean
@@ -39,6 +40,8 @@ KINDS: dict[str, Callable[[float], str]] = {
     "mb": lambda v: f"{v:,.0f}",
     "bytes": lambda v: f"{v / 2**20:,.1f}",  # shown in MB
     "rate": lambda v: f"{v:,.0f}",
+    "gmacs": lambda v: f"{v:,.4f}" if abs(v) < 1 else f"{v:,.2f}",  # small CNNs at 32 px: hundredths
+    "ms": lambda v: f"{v:,.2f}",
 }
 
 
@@ -109,6 +112,9 @@ COST_COLUMNS = [
     Column("evaluate job", "evaluate_job_seconds", "seconds", "time (s)"),
     Column("epochs", "epochs_run", "count", "training"),
     Column("images/s", "images_per_second", "rate", "training"),
+    Column("GMACs", "gmacs", "gmacs", "inference"),
+    Column("images/s", "inference_images_per_second", "rate", "inference"),
+    Column("latency (ms)", "latency_ms", "ms", "inference"),
     Column("training", "peak_rss_mb", "mb", "memory (MB)"),
     Column("train job", "train_job_max_rss_mb", "mb", "memory (MB)"),
     Column("evaluate job", "evaluate_job_max_rss_mb", "mb", "memory (MB)"),
