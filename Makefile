@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint bench clean-demo arch-table
+.PHONY: demo test lint bench clean-demo arch-table columns-doc
 
 # The venv is rebuilt when requirements.txt changes.
 $(BIN)/.installed: requirements.txt
@@ -38,6 +38,11 @@ bench: $(BIN)/.installed
 # asked of the installed torchvision; run after upgrading it, and commit the file. About 3 minutes.
 arch-table: $(BIN)/.installed
 	PYTHONPATH=workflow/scripts $(BIN)/python -W ignore -m cnncompare.arch_table
+
+# docs/columns.md, every column of summary.csv and history.csv, from cnncompare/columns.py
+# (tests/test_columns.py fails while the two differ).
+columns-doc:
+	PYTHONPATH=workflow/scripts $(PYTHON) -m cnncompare.columns > docs/columns.md
 
 clean-demo:
 	rm -rf results/demo

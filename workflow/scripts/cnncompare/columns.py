@@ -92,7 +92,7 @@ SUMMARY: list[Column] = [
     _SEED,
     Column("status", "text", "", "`completed`, or `diverged` when the training loss stopped being finite"),
     Column("epochs_run", "integer", "epochs", "epochs trained (fewer than planned when diverged)"),
-    Column("best_epoch", "integer", "epoch", "epoch of the highest validation accuracy (0: none was finite)"),
+    Column("best_epoch", "integer", "epoch", "epoch of the highest validation accuracy (0 when training diverged in its first epoch)"),
     Column("tested_epoch", "integer", "epoch", "epoch whose weights model.pt holds and evaluation tested"),
     Column("train_loss", "number", "nats", "mean cross-entropy of the tested weights on the train part, "
            "without augmentation"),

@@ -1,0 +1,81 @@
+"""The inference figures evaluation records: multiply-adds counted by
+torch.utils.flop_counter against a count by hand, and throughput and latency
+measured for real."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cnncompare import inference_cost
+from cnncompare.config import resolve_config
+from cnncompare.models import build_model
+from synthetic_runs import model_block
+
+
+def test_custom_cnn_macs_at_32_px_equal_a_count_by_hand():
+    """custom_cnn, 10 classes, 32 px: a 3x3 convolution costs H_out * W_out * C_out * C_in * 9
+    multiply-adds (padding 1 keeps the size, each 2x2 max pooling halves it); the dense layer
+    in * out. Batch norm, ReLU, pooling and the input normalisation hold no multiply-add
+    that the count includes (as in the figures of CNN papers).
+
+      conv 3->32     at 32x32: 32*32 * 32 * 3 * 9   =   884,736
+      conv 32->32    at 32x32: 32*32 * 32 * 32 * 9  = 9,437,184
+      conv 32->64    at 16x16: 16*16 * 64 * 32 * 9  = 4,718,592
+      conv 64->64    at 16x16: 16*16 * 64 * 64 * 9  = 9,437,184
+      conv 64->128   at 8x8:   8*8 * 128 * 64 * 9   = 4,718,592
+      conv 128->128  at 8x8:   8*8 * 128 * 128 * 9  = 9,437,184
+      dense (128 * 4 * 4) -> 10:  2048 * 10           =    20,480
+                                                total = 38,653,952
+    """
+    by_hand = (
+        32 * 32 * 32 * 3 * 9 + 32 * 32 * 32 * 32 * 9
+        + 16 * 16 * 64 * 32 * 9 + 16 * 16 * 64 * 64 * 9
+        + 8 * 8 * 128 * 64 * 9 + 8 * 8 * 128 * 128 * 9
+        + 2048 * 10
+    )
+    assert by_hand == 38_653_952
+    model = build_model(model_block(), 10)
+    assert inference_cost.count_macs(model, 32) == by_hand
+    # At image_size 64: four times the convolutions; the dense layer stays (AvgPoolTo(4) fixes its input).
+    wide = build_model(model_block(image_size=64), 10)
+    assert inference_cost.count_macs(wide, 64) == 4 * (by_hand - 20_480) + 20_480
+    # The model resizes what it gets to its image_size: 32 px images cost what 64 px ones do.
+    assert inference_cost.count_macs(wide, 32) == inference_cost.count_macs(wide, 64)
+    assert model.training, "counting leaves the model's mode as it was"
+
+
+def test_resnet50_at_224_px_is_about_4_point_09_gmacs():
+    """torchvision's weights tables give ResNet50 4.09 GFLOPS (multiply-adds, in their sense) at
+    224 px; our head (dense 1024, 512, 10 instead of 1000 classes) adds under 0.001 G."""
+    settings = {"arch": "resnet50", "head": {"hidden": [1024, 512], "dropout": 0.5}, "image_size": 224}
+    block = resolve_config({"models": {"m": settings}, "compare": {"models": ["m"]}})["models"]["m"]
+    with torch.device("meta"):  # shapes only: no memory, no arithmetic
+        model = build_model(block, 10)
+    gmacs = inference_cost.count_macs(model, 224, "meta") / 1e9
+    assert gmacs == pytest.approx(4.09, abs=0.01)
+
+
+def test_throughput_and_latency_are_measured_positive_and_finite():
+    model = build_model(model_block(), 10)
+    images = torch.randint(0, 256, (40, 32, 32, 3), dtype=torch.uint8)  # fewer than the batch: repeated
+    found = inference_cost.measure(model, images, 32, batch_size=64, budget_s=0.2)
+    assert found["gmacs"] * 1e9 == found["inference_measured"]["macs"] == 38_653_952
+    for key in ("inference_images_per_second", "latency_ms"):
+        assert math.isfinite(found[key]) and found[key] > 0, key
+    measured = found["inference_measured"]
+    assert measured["batch_size"] == 64 and measured["throughput_passes"] >= 1
+    # The timed passes fill the budget: their time, passes * batch / rate, reaches it.
+    assert measured["throughput_passes"] * 64 / found["inference_images_per_second"] >= 0.2 * 0.99
+    assert model.training
+
+
+def test_images_at_the_data_sets_size_are_resized_and_counted_at_image_size():
+    """A model trained at 64 px on 32 px data: its figures are those of 64 px images."""
+    model = build_model(model_block(image_size=64), 10)
+    images = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8)
+    found = inference_cost.measure(model, images, 64, batch_size=8, budget_s=0.05)
+    assert found["inference_measured"]["macs"] == 4 * (38_653_952 - 20_480) + 20_480
+    assert found["inference_measured"]["counted_at_px"] == 64
