@@ -58,6 +58,33 @@ def test_summary_has_one_row_per_run_and_learns(finished):
     assert (int(three["train_size"]), int(three["val_size"]), int(three["test_size"])) == (900, 100, 300)
 
 
+def test_summary_holds_every_setting_and_the_inference_cost(finished):
+    """The columns the tables are described by (tests/test_columns.py checks the
+    files' headers against them), filled from the run's settings and its evaluation."""
+    from cnncompare.columns import HISTORY, SUMMARY
+    from test_columns import check_against_description
+
+    results = Path(finished["config"]["results_dir"])
+    rows = check_against_description(results / "summary.csv", SUMMARY)
+    check_against_description(results / "history.csv", HISTORY)
+    block = finished["config"]["models"]["custom_cnn"]
+    for row in rows:
+        # The config's settings, and the schema's defaults for those it leaves out.
+        assert (row["optimizer"], float(row["lr"]), int(row["batch_size"]), int(row["eval_batch_size"])) == (
+            "sgd", block["lr"], block["batch_size"], 1000)
+        assert (int(row["epochs_planned"]), row["pretrained"], row["weights"], row["freeze"]) == (
+            block["epochs"], "False", "", "none")
+        assert (int(row["image_size"]), int(row["num_classes"]), float(row["chance_acc"])) == (32, 10, 0.1)
+        # custom_cnn at 32 px, 10 classes: tests/test_inference_cost.py counts these multiply-adds by hand.
+        assert float(row["gmacs"]) * 1e9 == 38_653_952
+        assert float(row["inference_images_per_second"]) > 0 and float(row["latency_ms"]) > 0
+        metrics = json.loads((results / "runs/cifar10" / row["split"] / "custom_cnn/seed0/metrics.json").read_text())
+        assert metrics["inference_measured"]["macs"] == 38_653_952
+        assert metrics["inference_measured"]["batch_size"] == 1000
+        log = (results / "runs/cifar10" / row["split"] / "custom_cnn/seed0/evaluate.log").read_text()
+        assert "inference: 0.0387 GMACs per image at 32 px" in log
+
+
 def test_metrics_json_holds_the_contract_keys(finished):
     metrics_path = Path(finished["config"]["results_dir"]) / "runs/cifar10/two/custom_cnn/seed0/metrics.json"
     metrics = json.loads(metrics_path.read_text())
