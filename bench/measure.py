@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 from cnncompare import costs  # noqa: E402
 from cnncompare.augment import epoch_batches  # noqa: E402
 from cnncompare.config import resolve_config  # noqa: E402
-from cnncompare.devices import Performance, Stopwatch  # noqa: E402
+from cnncompare.devices import Performance, Stopwatch, synchronize  # noqa: E402
 from cnncompare.models import Preprocess, build_model  # noqa: E402
 from cnncompare.training import batching, make_optimizer, make_scheduler, train_one_epoch  # noqa: E402
 
@@ -204,3 +204,61 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
         "ours_images_per_s": best["ours"], "plain_images_per_s": best["plain"],
         "ratio": best["ours"] / best["plain"],
     }
+
+
+# --- inference: evaluation's figures against a plain timing loop ---------------------------
+
+
+def inference(block: dict, device: torch.device, perf: Performance, budget_s: float = 1.0) -> dict:
+    """What evaluate_model records of a model (cnncompare/inference_cost.py: GMACs,
+    images/s at the evaluation batch size, single-image latency) beside a plain
+    loop timing `model(x)` on a float batch made beforehand, as many passes."""
+    import statistics
+    import time
+
+    from cnncompare import inference_cost
+
+    size, batch = block["image_size"], block["eval_batch_size"]
+    model, forward = make_model(block, device, perf)
+    images, _ = synthetic_cifar(batch)
+    images_u8 = torch.from_numpy(images).to(device)
+    ours = inference_cost.measure(model, images_u8, size, batch, perf, forward, budget_s=budget_s)
+    passes = ours["inference_measured"]["throughput_passes"]
+
+    def plain_pass(x) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        with torch.no_grad(), perf.autocast(device):
+            forward(x)
+        synchronize(device)
+        return time.perf_counter() - start
+
+    model.eval()
+    # Float images at the data's 32 px in NHWC memory, the layout evaluation's images have.
+    x = torch.rand(batch, 32, 32, 3, device=device).permute(0, 3, 1, 2)
+    plain_pass(x)  # warm-up
+    seconds = sum(plain_pass(x) for _ in range(passes))
+    one = x[:1]
+    for _ in range(inference_cost.LATENCY_WARMUP):
+        plain_pass(one)
+    latency = statistics.median(plain_pass(one) for _ in range(inference_cost.LATENCY_PASSES))
+    return {
+        "px": size, "gmacs": ours["gmacs"], "batch": batch, "passes": passes,
+        "images_per_s": ours["inference_images_per_second"], "plain_images_per_s": passes * batch / seconds,
+        "ratio": ours["inference_images_per_second"] / (passes * batch / seconds),
+        "latency_ms": ours["latency_ms"], "plain_latency_ms": latency * 1000,
+    }
+
+
+def torchvision_gmacs_check() -> dict:
+    """Our count against torchvision's own figure: ResNet50 (1000 classes) at
+    224 px, whose weights' metadata gives its GFLOPS (multiply-adds, in
+    torchvision's sense). Counted on the meta device: shapes only."""
+    from torchvision.models import ResNet50_Weights, resnet50
+
+    from cnncompare.inference_cost import count_macs
+
+    with torch.device("meta"):
+        model = resnet50()
+    return {"model": "torchvision resnet50, 224 px", "ours_gmacs": count_macs(model, 224, "meta") / 1e9,
+            "torchvision_gmacs": ResNet50_Weights.IMAGENET1K_V2.meta["_ops"]}

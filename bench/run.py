@@ -1,6 +1,6 @@
 """make bench: every speed figure of this machine, each beside its baseline from the same run.
 
-  python bench/run.py [--only pipeline,train_loop,workflow] [--out results/bench.json]
+  python bench/run.py [--only pipeline,train_loop,workflow,inference] [--out results/bench.json]
 
 - pipeline: our batched augmentation (crop, flip, normalise) against torchvision's
   transforms.v2 per-sample pipeline through a DataLoader with a worker per core.
@@ -8,6 +8,10 @@
   batches augmented beforehand, same model, optimizer and batch size, 32 px.
 - workflow: the demo from scratch, each job's time and peak memory from its
   benchmark: file, the no-op re-run, and a 200-run grid's dry run and no-op re-run.
+- inference (not in the default set): the study models' cost of inference as
+  evaluate_model records it (GMACs, images/s at the evaluation batch size,
+  single-image latency), each beside a plain timing loop over the same
+  passes; and our multiply-add count of ResNet50 at 224 px beside torchvision's.
 
 Targets (issue 6, on 2 cores): pipeline ratio >= 4, train_loop ratio >= 0.95,
 no-op re-run of the 200-run grid < 5 s. Missing one prints MISSED; the exit
@@ -75,6 +79,20 @@ def bench_workflow(scratch: Path) -> dict:
     return {"demo": demo, "grid": grid}
 
 
+def bench_inference(device) -> dict:
+    blocks = measure.study_blocks()
+    perf = Performance.resolve({}, device)
+    rows = [{"model": name, **measure.inference(block, device, perf)} for name, block in blocks.items()]
+    print(f"\ninference (evaluate_model's figures, {perf.describe()['precision']}; plain: model(x) on a float "
+          "batch made beforehand, as many passes):")
+    measure.print_table(rows, list(rows[0]))
+    check = measure.torchvision_gmacs_check()
+    check["ratio"] = check["ours_gmacs"] / check["torchvision_gmacs"]
+    print("\nmultiply-adds against torchvision's published figure:")
+    measure.print_table([check], list(check))
+    return {"models": rows, "gmacs_check": check}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="pipeline,train_loop,workflow")
@@ -91,6 +109,8 @@ def main() -> int:
         results["pipeline"] = bench_pipeline(device)
     if "train_loop" in sections:
         results["train_loop"] = bench_train_loop(device)
+    if "inference" in sections:
+        results["inference"] = bench_inference(device)
     if "workflow" in sections:
         scratch = Path(tempfile.mkdtemp(prefix="cnncompare-bench-"))
         try:
