@@ -556,7 +556,8 @@ def test_table_numbers_equal_summary_csv(seeded):
                         assert decimals == 1  # accuracy: % with one decimal, everywhere
                 checked.add(column)
     assert {"test_acc", "train_seconds", "train_job_seconds", "train_job_max_rss_mb", "evaluate_job_seconds",
-            "params_trainable", "checkpoint_bytes", "peak_rss_mb"} <= checked
+            "params_trainable", "checkpoint_bytes", "peak_rss_mb", "gmacs", "inference_images_per_second",
+            "latency_ms"} <= checked
 
 
 @pytest.mark.workflow
