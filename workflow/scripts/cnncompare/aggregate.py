@@ -21,6 +21,7 @@ from cnncompare.columns import (
 from cnncompare.fileio import atomic_path, read_json
 from cnncompare.report_data import typed_row
 
+
 def read_benchmark(path) -> dict[str, float | None]:
     """The figures of one Snakemake benchmark: file, as numbers; None where it
     wrote NA (a job too short to sample). With benchmark repeats, the mean
