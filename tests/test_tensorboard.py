@@ -12,26 +12,14 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-import cifar_format
-from cnncompare.datasets import write_prepared
 from cnncompare.live_curves import SCALARS
-from cnncompare.splits import make_split, write_split
+from small_runs import prepared_data
 from test_resume import EPOCHS, arguments, kill_at, run_to_end
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tensorboard-data")
-    rng = np.random.default_rng(0)
-    train_labels, test_labels = np.arange(600) % 10, np.arange(200) % 10
-    write_prepared(
-        root,
-        (cifar_format.class_images(train_labels, rng), train_labels),
-        (cifar_format.class_images(test_labels, rng), test_labels),
-        cifar_format.CLASSES,
-    )
-    write_split(root / "three.npz", make_split("three", train_labels, test_labels, 0.2, 0))
-    return root
+    return prepared_data(tmp_path_factory.mktemp("tensorboard-data"))
 
 
 def tensorboard_arguments(dataset: Path, out: Path) -> dict:

@@ -475,6 +475,9 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "weights": (weights_label or block["weights"]) if weights_path else None,
         "init": init,
         "num_classes": len(data.classes),
+        "classes": data.classes,
+        # Side of the prepared images training read (the model resizes them to image_size).
+        "prepared_size": int(data.parts["train"][0].shape[1]),
         "train_size": data.size("train"),
         "val_size": data.size("val"),
         "test_size": data.size("test"),
