@@ -1,16 +1,19 @@
 """make bench: every speed figure of this machine, each beside its baseline from the same run.
 
-  python bench/run.py [--only pipeline,train_loop,workflow] [--out results/bench.json]
+  python bench/run.py [--only pipeline,train_loop,tensorboard,workflow] [--out results/bench.json]
 
 - pipeline: our batched augmentation (crop, flip, normalise) against torchvision's
   transforms.v2 per-sample pipeline through a DataLoader with a worker per core.
 - train_loop[model]: our training loop against a plain PyTorch loop over
   batches augmented beforehand, same model, optimizer and batch size, 32 px.
+- tensorboard: custom_cnn's epoch (training and validation) with the TensorBoard
+  writer of its live curves and without it.
 - workflow: the demo from scratch, each job's time and peak memory from its
   benchmark: file, the no-op re-run, and a 200-run grid's dry run and no-op re-run.
 
 Targets (issue 6, on 2 cores): pipeline ratio >= 4, train_loop ratio >= 0.95,
-no-op re-run of the 200-run grid < 5 s. Missing one prints MISSED; the exit
+no-op re-run of the 200-run grid < 5 s; (issue 14) an epoch with the TensorBoard writer at most
+2% slower than without. Missing one prints MISSED; the exit
 status is 0 either way, since a slow machine is a finding, not a crash.
 """
 
@@ -31,7 +34,7 @@ import measure  # noqa: E402
 import workflow_timing  # noqa: E402
 from cnncompare.devices import Performance  # noqa: E402
 
-TARGETS = {"pipeline": 4.0, "train_loop": 0.95, "grid_noop_s": 5.0}
+TARGETS = {"pipeline": 4.0, "train_loop": 0.95, "grid_noop_s": 5.0, "tensorboard": 1.02}
 TRAIN_LOOP_IMAGES = {"custom_cnn": 1536, "vgg16": 1536, "resnet50": 768}  # a few seconds each on 2 cores
 
 
@@ -64,6 +67,18 @@ def bench_train_loop(device) -> list[dict]:
     return rows
 
 
+def bench_tensorboard(device, scratch: Path) -> dict:
+    block = {**measure.study_blocks(["custom_cnn"])["custom_cnn"], "epochs": 3}
+    images, labels = measure.synthetic_cifar(TRAIN_LOOP_IMAGES["custom_cnn"] + 512)
+    row = measure.tensorboard_epochs(block, images, labels, 512, device, scratch)
+    row["target"] = f"<= {TARGETS['tensorboard']}"
+    row["verdict"] = verdict(row["ratio"] <= TARGETS["tensorboard"])
+    print(f"\ntensorboard (custom_cnn, {row['images'] - 512} train + 512 val images, 32 px; "
+          "seconds per epoch with the live curves' writer and without):")
+    measure.print_table([row], list(row))
+    return row
+
+
 def bench_workflow(scratch: Path) -> dict:
     demo = workflow_timing.demo(scratch / "demo")
     print(f"\nworkflow: the demo from scratch {demo['wall_s']:.1f} s, no-op re-run {demo['noop_rerun_s']:.2f} s")
@@ -77,7 +92,7 @@ def bench_workflow(scratch: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="pipeline,train_loop,workflow")
+    parser.add_argument("--only", default="pipeline,train_loop,tensorboard,workflow")
     parser.add_argument("--out", type=Path, default=measure.REPO / "results" / "bench.json")
     args = parser.parse_args()
     sections = args.only.split(",")
@@ -91,6 +106,12 @@ def main() -> int:
         results["pipeline"] = bench_pipeline(device)
     if "train_loop" in sections:
         results["train_loop"] = bench_train_loop(device)
+    if "tensorboard" in sections:
+        scratch = Path(tempfile.mkdtemp(prefix="cnncompare-bench-"))
+        try:
+            results["tensorboard"] = bench_tensorboard(device, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     if "workflow" in sections:
         scratch = Path(tempfile.mkdtemp(prefix="cnncompare-bench-"))
         try:
