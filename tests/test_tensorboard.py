@@ -102,3 +102,13 @@ def test_a_run_trained_again_from_the_start_replaces_its_old_curves(dataset, tmp
     args["block"]["lr"] = args["block"]["lr"] / 2
     run_to_end(args, tmp_path / "log.txt")
     assert_curves_equal_history(args["tensorboard_dir"], read_history(tmp_path))
+
+
+@pytest.mark.workflow
+def test_the_workflow_writes_each_runs_curves_under_results_tensorboard(finished):
+    """Through Snakemake: train_model gets its run's folder from the rule."""
+    results = Path(finished["config"]["results_dir"])
+    for split in ("two", "three"):
+        folder = results / "tensorboard" / "cifar10" / split / "custom_cnn" / "seed0"
+        history = read_history(results / "runs" / "cifar10" / split / "custom_cnn" / "seed0")
+        assert_curves_equal_history(folder, history)

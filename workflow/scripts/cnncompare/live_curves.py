@@ -45,6 +45,15 @@ def flatten(settings: dict, prefix: str = "") -> dict:
     return flat
 
 
+def final_metrics(history: list[dict]) -> dict:
+    """What a run ended with: the last epoch's losses and accuracies, the best
+    validation accuracy and the epochs run (fewer than planned when it diverged)."""
+    final = {key: history[-1][key] for key in ("train_loss", "train_acc", "val_loss", "val_acc")} if history else {}
+    final["best_val_acc"] = max((row["val_acc"] for row in history), default=float("nan"))
+    final["epochs_run"] = len(history)
+    return final
+
+
 class LiveCurves:
     """The TensorBoard writer of one run. `start` opens it at the first epoch
     this job trains; `epoch` adds one history row and flushes, so the curves
@@ -55,7 +64,8 @@ class LiveCurves:
         self._writer = None
 
     def start(self, first_epoch: int) -> None:
-        # Imported here: the tensorboard package is needed only once a run trains.
+        # Imported here, not with the module: evaluation imports training too, and
+        # tensorboard takes about 2 s to import on a CPU machine.
         from torch.utils.tensorboard import SummaryWriter
 
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -66,12 +76,13 @@ class LiveCurves:
             self._writer.add_scalar(tag, row[column], global_step=row["epoch"])
         self._writer.flush()
 
-    def finish(self, settings: dict, final: dict, step: int) -> None:
-        """The run's settings as hparams with its final metrics ({name: number}),
-        the latter also as scalars hparams/<name> at `step` (the last epoch)."""
+    def finish(self, settings: dict, history: list[dict]) -> None:
+        """The run's settings as hparams with its final metrics, which are also
+        scalars hparams/<name> at the last epoch (where the HPARAMS tab reads them)."""
         from torch.utils.tensorboard.summary import hparams
 
-        metrics = {f"hparams/{name}": float(value) for name, value in final.items()}
+        step = len(history)
+        metrics = {f"hparams/{name}": float(value) for name, value in final_metrics(history).items()}
         experiment, start, end = hparams(flatten(settings), metrics)
         file_writer = self._writer._get_file_writer()  # the run's own event file, not a new sub-folder
         for summary in (experiment, start, end):

@@ -437,11 +437,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
             perf=perf, gpu_missing=gpu_missing, curves=curves,
         )
         if curves is not None:
-            last = result.history[-1] if result.history else {}
-            final = {key: last[key] for key in ("train_loss", "train_acc", "val_loss", "val_acc") if key in last}
-            final["best_val_acc"] = max((row["val_acc"] for row in result.history), default=float("nan"))
-            final["epochs_run"] = len(result.history)
-            curves.finish({**run, **effective_settings(block)}, final, step=len(result.history))
+            curves.finish({**run, **effective_settings(block)}, result.history)
     except Terminated as stop:
         name = signal.Signals(stop.code - 128).name
         log.warning("%s%s: stopping; the next start resumes from %s", label, name, checkpoint_path)
