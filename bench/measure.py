@@ -219,8 +219,8 @@ def tensorboard_epochs(block: dict, images: np.ndarray, labels: np.ndarray, val_
     seed, interleaved `repeats` times; the best of each. The writer's opening
     (a new event file) is inside the timed run, counted against its epochs."""
     x, y = torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device)
-    data = RunData({"train": (x, y), "val": (x[:val_size], y[:val_size])}, [str(c) for c in range(10)],
-                   CIFAR_MEAN, CIFAR_STD)
+    data = RunData({"train": (x[val_size:], y[val_size:]), "val": (x[:val_size], y[:val_size])},
+                   [str(c) for c in range(10)], CIFAR_MEAN, CIFAR_STD)
     epochs = block["epochs"]
 
     def run(curves) -> float:
@@ -233,13 +233,15 @@ def tensorboard_epochs(block: dict, images: np.ndarray, labels: np.ndarray, val_
             curves.close()
         return seconds / epochs
 
-    LiveCurves(folder / "warm-up").start(1)  # the tensorboard import, once, as a job pays it
+    warm_up = LiveCurves(folder / "warm-up")  # the tensorboard import, once, as a job pays it
+    warm_up.start(1)
+    warm_up.close()
     best = {"with": float("inf"), "without": float("inf")}
     for i in range(repeats):
         best["without"] = min(best["without"], run(None))
         best["with"] = min(best["with"], run(LiveCurves(folder / f"run{i}")))
     return {
-        "images": len(labels), "epochs": epochs,
+        "train_images": len(labels) - val_size, "val_images": val_size, "epochs": epochs,
         "without_s_per_epoch": best["without"], "with_s_per_epoch": best["with"],
         "ratio": best["with"] / best["without"],
     }
