@@ -26,7 +26,10 @@ from cnncompare.augment import epoch_batches  # noqa: E402
 from cnncompare.config import resolve_config  # noqa: E402
 from cnncompare.devices import Performance, Stopwatch, synchronize  # noqa: E402
 from cnncompare.models import Preprocess, build_model  # noqa: E402
-from cnncompare.training import batching, make_optimizer, make_scheduler, train_one_epoch  # noqa: E402
+from cnncompare.live_curves import LiveCurves  # noqa: E402
+from cnncompare.training import (  # noqa: E402
+    RunData, batching, fit, make_optimizer, make_scheduler, train_one_epoch,
+)
 
 CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2470, 0.2435, 0.2616]
@@ -262,3 +265,39 @@ def torchvision_gmacs_check() -> dict:
         model = resnet50()
     return {"model": "torchvision resnet50, 224 px", "ours_gmacs": count_macs(model, 224, "meta") / 1e9,
             "torchvision_gmacs": ResNet50_Weights.IMAGENET1K_V2.meta["_ops"]}
+# --- tensorboard: an epoch with and without the live curves' writer --------------------------
+
+
+def tensorboard_epochs(block: dict, images: np.ndarray, labels: np.ndarray, val_size: int, device: torch.device,
+                       folder: Path, repeats: int = 3) -> dict:
+    """Seconds per epoch of fit() (training, validation, history) with the
+    TensorBoard writer of live_curves and without it, same model, data and
+    seed, interleaved `repeats` times; the best of each. The writer's opening
+    (a new event file) is inside the timed run, counted against its epochs."""
+    x, y = torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device)
+    data = RunData({"train": (x[val_size:], y[val_size:]), "val": (x[:val_size], y[:val_size])},
+                   [str(c) for c in range(10)], CIFAR_MEAN, CIFAR_STD)
+    epochs = block["epochs"]
+
+    def run(curves) -> float:
+        torch.manual_seed(0)
+        model = build_model(block, 10, CIFAR_MEAN, CIFAR_STD).to(device)
+        clock = Stopwatch(device).start()
+        fit(model, data, block, seed=0, device=device, curves=curves)
+        seconds = clock.seconds()
+        if curves is not None:
+            curves.close()
+        return seconds / epochs
+
+    warm_up = LiveCurves(folder / "warm-up")  # the tensorboard import, once, as a job pays it
+    warm_up.start(1)
+    warm_up.close()
+    best = {"with": float("inf"), "without": float("inf")}
+    for i in range(repeats):
+        best["without"] = min(best["without"], run(None))
+        best["with"] = min(best["with"], run(LiveCurves(folder / f"run{i}")))
+    return {
+        "train_images": len(labels) - val_size, "val_images": val_size, "epochs": epochs,
+        "without_s_per_epoch": best["without"], "with_s_per_epoch": best["with"],
+        "ratio": best["with"] / best["without"],
+    }

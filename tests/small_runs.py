@@ -3,6 +3,8 @@ and a learnable data set already split into parts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -26,3 +28,21 @@ def run_data(n: int, seed: int, val_size: int | None = None) -> RunData:
     val = tensors if val_size is None else (tensors[0][:val_size], tensors[1][:val_size])
     mean, std = channel_stats(images)
     return RunData({"train": tensors, "val": val, "test": val}, cifar_format.CLASSES, mean, std)
+
+
+def prepared_data(root: Path) -> Path:
+    """600 train and 200 test class-coloured images written as prepared data in
+    `root`, with its 'three' split as root/three.npz (the data of test_resume)."""
+    from cnncompare.datasets import write_prepared
+    from cnncompare.splits import make_split, write_split
+
+    rng = np.random.default_rng(0)
+    train_labels, test_labels = np.arange(600) % 10, np.arange(200) % 10
+    write_prepared(
+        root,
+        (cifar_format.class_images(train_labels, rng), train_labels),
+        (cifar_format.class_images(test_labels, rng), test_labels),
+        cifar_format.CLASSES,
+    )
+    write_split(root / "three.npz", make_split("three", train_labels, test_labels, 0.2, 0))
+    return root

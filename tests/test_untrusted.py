@@ -69,7 +69,7 @@ def test_every_load_in_the_workflow_refuses_pickled_code():
             assert _keyword(call, "allow_pickle") in (None, False), f"{source}:{call.lineno}: np.load allows pickles"
         for name in ("load", "loads"):
             assert not list(_calls(tree, "pickle", name)), f"{source}: pickle.{name} (use the restricted unpickler)"
-    assert loads == 3  # model.pt in evaluation, checkpoints, pretrained weights
+    assert loads == 4  # model.pt in evaluation and in trained.load_trained, checkpoints, pretrained weights
     for rules in (REPO / "workflow" / "rules").glob("*.smk"):
         assert "torch.load" not in rules.read_text() and "pickle" not in rules.read_text(), rules
 
@@ -111,3 +111,16 @@ def test_a_doctored_model_pt_is_refused_by_evaluation_without_running_it(tmp_pat
         )
     assert not marker.exists()
     assert not out.exists()
+
+
+def test_a_doctored_model_pt_is_refused_by_load_trained_without_running_it(tmp_path):
+    import cnncompare
+
+    block = resolve_config({"models": {"m": {"arch": "custom_cnn"}}, "compare": {"models": ["m"]}})["models"]["m"]
+    write_json(tmp_path / "train.json", {"config": block, "num_classes": 10, "classes": cifar_format.CLASSES,
+                                         "prepared_size": 32})
+    marker = tmp_path / "command-ran"
+    doctored(tmp_path / "model.pt", marker)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        cnncompare.load_trained(tmp_path)
+    assert not marker.exists()

@@ -21,7 +21,13 @@ from cnncompare.plan_checks import (
     make_plan,
     missing_prepared_data,
 )
-from cnncompare.runs import WILDCARDS, grid_runs, resume_checkpoint, run_dir
+from cnncompare.runs import (
+    WILDCARDS,
+    grid_runs,
+    resume_checkpoint,
+    run_dir,
+    tensorboard_dir,
+)
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
     COMPARISON_FIGURES,
@@ -70,6 +76,11 @@ def run_checkpoint(wildcards):
     """The file a run's training resumes from (outside its folder: Snakemake
     deletes a failed job's outputs)."""
     return resume_checkpoint(RESULTS, {key: wildcards[key] for key in WILDCARDS})
+
+
+def run_tensorboard(wildcards):
+    """The folder of a run's TensorBoard event files (outside its folder too)."""
+    return tensorboard_dir(RESULTS, {key: wildcards[key] for key in WILDCARDS})
 
 
 REPORT = results_path("report.html")

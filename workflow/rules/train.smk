@@ -27,6 +27,7 @@ rule train_model:
         weights_label=model_weights_label,
         # Outside the declared outputs, which Snakemake deletes when a job fails.
         checkpoint=run_checkpoint,
+        tensorboard=run_tensorboard,
     script:
         "../scripts/train_model.py"
 

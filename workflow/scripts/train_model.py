@@ -27,4 +27,6 @@ train_run(
     performance=snakemake.params.performance,
     # The job's own resources (set-resources included): did it ask for a GPU?
     gpus_requested=int(snakemake.resources.get("gpu", 0)),
+    # {results_dir}/tensorboard/{dataset}/{split}/{model}/seed{seed}: live curves.
+    tensorboard_dir=snakemake.params.tensorboard,
 )

@@ -46,7 +46,7 @@ BENCHMARK_COLUMNS = {
     "evaluate_job_max_rss_mb": ("evaluate", "max_rss"),
 }
 
-VERSION_KEYS = ["python", "torch", "torchvision", "numpy", "snakemake"]
+VERSION_KEYS = ["cnncompare", "python", "torch", "torchvision", "numpy", "snakemake"]
 
 # The SHA-256 identifying the prepared data a run used (metrics.json's data.sha256).
 DATA_COLUMNS = ["data_sha256"]

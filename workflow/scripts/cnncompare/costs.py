@@ -33,7 +33,11 @@ def _version(package: str) -> str | None:
 
 
 def versions() -> dict:
+    """The software a run used, cnncompare's own version first (its provenance)."""
+    from cnncompare import __version__
+
     return {
+        "cnncompare": __version__,
         "python": platform.python_version(),
         "torch": _version("torch"),
         "torchvision": _version("torchvision"),

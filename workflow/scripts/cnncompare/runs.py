@@ -1,5 +1,5 @@
 """A run's identity: one (dataset, split, model, seed) of the grid, its label,
-its folder, its resume checkpoint and its figures' folder. The one place that
+its folder, its resume checkpoint, its TensorBoard folder and its figures' folder. The one place that
 spells them out; the rules, training, the report and its figure files all ask
 here. Importable without torch or numpy (the Snakefile uses it to plan).
 
@@ -33,6 +33,12 @@ def resume_checkpoint(results_dir: str, run: dict) -> str:
     """Where training keeps the state it resumes from while a run trains; outside
     the run's folder, since Snakemake deletes a failed job's outputs there."""
     return f"{results_dir.rstrip('/')}/checkpoints/{run_label(run)}.pt"
+
+
+def tensorboard_dir(results_dir: str, run: dict) -> str:
+    """Where training writes the run's TensorBoard event files, epoch by epoch;
+    outside the run's folder too, so a resumed run continues its curves."""
+    return f"{results_dir.rstrip('/')}/tensorboard/{run_label(run)}"
 
 
 def figure_dir(figures_dir: str, run: dict) -> str:

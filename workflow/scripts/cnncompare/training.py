@@ -30,8 +30,10 @@ from cnncompare.devices import (
     Performance, Stopwatch, choose_device, gpu_expected, set_determinism, warn_if_gpu_missing,
 )
 from cnncompare.fileio import write_csv, write_json
+from cnncompare.live_curves import LiveCurves
 from cnncompare.models import build_model, count_parameters, parameter_groups
 from cnncompare.runs import run_label
+from cnncompare.settings import effective_settings
 from cnncompare.splits import PARTS, read_split
 
 log = logging.getLogger(__name__)
@@ -237,7 +239,7 @@ class FitResult:
 
 def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "",
         checkpoint_path=None, fingerprint: str = "", perf: Performance = FP32,
-        gpu_missing: bool = False) -> FitResult:
+        gpu_missing: bool = False, curves: LiveCurves | None = None) -> FitResult:
     """Train for block['epochs'] epochs, validating after each.
 
     Stops early, with status 'diverged', at the first epoch whose training loss
@@ -248,7 +250,8 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
     as without the interruption (on the CPU; GPU kernels may differ in the
     last bits unless perf.deterministic). With gpu_missing (a GPU job on the
     CPU), the first epoch it trains is followed by a warning that says how
-    long the whole run takes at that speed.
+    long the whole run takes at that speed. With `curves`, each epoch's row
+    also goes to TensorBoard as soon as it is computed.
     """
     train_x, train_y = data.parts["train"]
     val_x, val_y = data.parts["val"]
@@ -277,6 +280,8 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
         log.info("%sresuming after epoch %d from %s", label, saved["epoch"], checkpoint_path)
     history = progress["history"]
     epochs = block["epochs"]
+    if curves is not None:
+        curves.start(first_epoch)
     clock = Stopwatch(device)
     for epoch in range(first_epoch, epochs + 1):
         clock.start()
@@ -293,6 +298,8 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
             "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
             "epoch_seconds": seconds, "elapsed_seconds": progress["elapsed"],
         })
+        if curves is not None:
+            curves.epoch(history[-1])
         left = (epochs - epoch) * progress["elapsed"] / epoch
         log.info(
             "%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs  (%s left)",
@@ -373,8 +380,12 @@ def _exit_on_signal(signum, _frame):
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
               weights_label: str | None = None, checkpoint_path=None, checkpoint_root=None,
-              performance: dict | None = None, gpus_requested: int = 0) -> dict:
+              performance: dict | None = None, gpus_requested: int = 0, tensorboard_dir=None) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
+
+    With a tensorboard_dir, every epoch's losses, accuracies and learning rate
+    are also written there as TensorBoard event files as it ends, and the
+    settings as hparams with the final metrics at the end (live_curves).
 
     With a checkpoint_path the run survives being killed: it resumes from the
     last complete epoch when started again, and removes the checkpoint once
@@ -417,17 +428,23 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     setup_seconds = time.perf_counter() - t0
 
     inputs = [Path(data_dir) / "train.npz", Path(data_dir) / "test.npz", split_path, weights_path]
+    curves = LiveCurves(tensorboard_dir) if tensorboard_dir else None
     try:
         result = fit(
             model, data, block, seed, device, label, checkpoint_path=checkpoint_path,
             fingerprint=checkpoint.fingerprint({**block, "performance": performance}, seed, inputs)
             if checkpoint_path else "",
-            perf=perf, gpu_missing=gpu_missing,
+            perf=perf, gpu_missing=gpu_missing, curves=curves,
         )
+        if curves is not None:
+            curves.finish({**run, **effective_settings(block)}, result.history)
     except Terminated as stop:
         name = signal.Signals(stop.code - 128).name
         log.warning("%s%s: stopping; the next start resumes from %s", label, name, checkpoint_path)
         raise
+    finally:
+        if curves is not None:
+            curves.close()
 
     checkpoint.save_torch(result.tested_state, model_path)
     write_csv(history_path, result.history, HISTORY_COLUMNS)
@@ -454,6 +471,9 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "weights": (weights_label or block["weights"]) if weights_path else None,
         "init": init,
         "num_classes": len(data.classes),
+        "classes": data.classes,
+        # Side of the prepared images training read (the model resizes them to image_size).
+        "prepared_size": int(data.parts["train"][0].shape[1]),
         "train_size": data.size("train"),
         "val_size": data.size("val"),
         "test_size": data.size("test"),

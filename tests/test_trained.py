@@ -1,0 +1,98 @@
+"""Using a trained run: cnncompare.load_trained rebuilds the model a run
+tested, whose predictions on the test images are the run's own evaluation
+(its confusion matrix, accuracy and misclassified gallery); and the run's
+provenance records cnncompare's version."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cnncompare
+from cnncompare.datasets import load_prepared
+from cnncompare.evaluation import evaluate_run
+from cnncompare.splits import read_split
+from cnncompare.training import train_run
+from small_runs import prepared_data
+from test_resume import arguments
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return prepared_data(tmp_path_factory.mktemp("trained-data"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(dataset, tmp_path_factory):
+    """A run trained and evaluated like the workflow's jobs, its files in one folder."""
+    out = tmp_path_factory.mktemp("trained-run")
+    args = arguments(dataset, out)
+    # One short epoch: a model that still errs, so the misclassified images
+    # (the predictions that tell models apart) are part of the comparison.
+    args["block"]["epochs"] = 1
+    train_run(**args)
+    evaluate_run(
+        data_dir=args["data_dir"], split_path=args["split_path"], block=args["block"],
+        train_info_path=out / "train.json", model_path=out / "model.pt", device_setting="cpu", threads=1,
+        metrics_path=out / "metrics.json", confusion_path=out / "confusion.csv",
+        misclassified_path=out / "misclassified.npz",
+    )
+    return out
+
+
+def test_load_trained_predicts_what_the_run_evaluated(dataset, run_dir):
+    model, preprocess, classes = cnncompare.load_trained(run_dir)
+    assert not model.training
+    test_images, test_labels = load_prepared(dataset, "test")
+    indices = read_split(dataset / "three.npz")["test"][1]
+    images, labels = test_images[indices], test_labels[indices]
+
+    with torch.no_grad():
+        logits = torch.cat([model(preprocess(image)) for image in images])
+    predicted = logits.argmax(1).numpy()
+
+    with open(run_dir / "confusion.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][1:] == classes  # the class names, in the model's output order
+    expected = np.array([[int(v) for v in row[1:]] for row in rows[1:]])
+    ours = np.zeros_like(expected)
+    np.add.at(ours, (labels, predicted), 1)
+    assert ours.tolist() == expected.tolist()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (predicted == labels).mean() == metrics["test_acc"]
+    assert 0.2 < metrics["test_acc"] < 1  # it learned something, and it errs
+    # The same outputs, not just the same argmax: the mean cross-entropy agrees to float precision.
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels)).item()
+    assert loss == pytest.approx(metrics["test_loss"], rel=1e-5)
+    with np.load(run_dir / "misclassified.npz") as gallery:
+        positions = [int(np.flatnonzero(indices == i)[0]) for i in gallery["index"]]
+        assert len(positions) > 0 and predicted[positions].tolist() == gallery["predicted"].tolist()
+
+
+def test_preprocess_takes_pil_images_of_any_size(run_dir):
+    _, preprocess, _ = cnncompare.load_trained(run_dir)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    as_array = preprocess(image)
+    assert as_array.shape == (1, 3, 32, 32) and as_array.dtype == torch.float32
+    assert torch.equal(preprocess(Image.fromarray(image)), as_array)
+    assert float(as_array.max()) <= 1.0 and torch.equal(as_array[0, :, 3, 5] * 255, torch.tensor(image[3, 5]).float())
+    # A larger, non-square, grey photo: made RGB, centre-cropped and scaled to the prepared size.
+    assert preprocess(Image.new("L", (120, 80), 200)).shape == (1, 3, 32, 32)
+    with pytest.raises(TypeError, match="uint8"):
+        preprocess(image.astype(np.float32))
+
+
+def test_a_folder_without_a_trained_run_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"train.json is missing"):
+        cnncompare.load_trained(tmp_path)
+
+
+def test_the_run_records_the_cnncompare_version(run_dir):
+    for name in ("train.json", "metrics.json"):
+        versions = json.loads((run_dir / name).read_text())["versions"]
+        assert versions["cnncompare"] == cnncompare.__version__, name
