@@ -47,6 +47,8 @@ BENCHMARK_COLUMNS = {
 }
 
 VERSION_KEYS = ["cnncompare", "python", "torch", "torchvision", "numpy", "snakemake"]
+VERSION_NAMES = {"cnncompare": "cnncompare", "python": "Python", "torch": "torch", "torchvision": "torchvision",
+                 "numpy": "NumPy", "snakemake": "Snakemake"}
 
 # The SHA-256 identifying the prepared data a run used (metrics.json's data.sha256).
 DATA_COLUMNS = ["data_sha256"]
@@ -134,8 +136,7 @@ SUMMARY: list[Column] = [
            "accuracy`)"),
     Column("data_sha256", "text", "", "SHA-256 of the prepared data the run used (metrics.json's "
            "`data.sha256`)"),
-    *(Column(f"version_{k}", "text", "", f"{name} version of the training job")
-      for k, name in zip(VERSION_KEYS, ["Python", "torch", "torchvision", "NumPy", "Snakemake"])),
+    *(Column(f"version_{k}", "text", "", f"{VERSION_NAMES[k]} version of the training job") for k in VERSION_KEYS),
     Column("optimizer", "text", "", "`sgd`, `adam` or `adamw` (the model block's `optimizer`)"),
     Column("lr", "number", "", "learning rate of the head (the model block's `lr`; peak of the schedule)"),
     Column("batch_size", "integer", "images", "training batch size"),
