@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -64,16 +65,32 @@ def local_store(results_dir: str | os.PathLike) -> tuple[str, str]:
     return f"sqlite:///{root / 'mlflow.db'}", (root / "mlruns").as_uri()
 
 
-def flatten(block: dict, prefix: str = "") -> dict[str, str]:
-    """{dotted.key: text} of a nested mapping; texts as they are, everything else as JSON."""
-    flat = {}
+def mlflow_name(name: str) -> str:
+    """`name` as MLflow accepts a param, metric or tag key: letters, digits, _ - . and
+    spaces (a data set's file name in metrics.json's `data` may hold others), no
+    leading dot, at most 250 characters."""
+    name = re.sub(r"[^\w.\- ]", "_", name)
+    return ("_" + name if name.startswith(".") else name)[:250]
+
+
+def flat_items(block: dict, prefix: str = ""):
+    """(dotted.key, value) of every leaf of a nested mapping."""
     for key, value in block.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
+            yield from flat_items(value, f"{name}.")
         else:
-            flat[name] = value if isinstance(value, str) else json.dumps(value)
-    return flat
+            yield name, value
+
+
+def as_text(value) -> str:
+    """Texts as they are, everything else as JSON (true, null, [1024, 512])."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def flatten(block: dict, prefix: str = "") -> dict[str, str]:
+    """{dotted.key: text} of a nested mapping (a model block as params)."""
+    return {mlflow_name(name): as_text(value) for name, value in flat_items(block, prefix)}
 
 
 def _is_number(value) -> bool:
@@ -87,23 +104,25 @@ def run_contents(metrics: dict, history: list[dict]) -> dict:
     tags = {key: str(metrics[key]) for key in RUN_KEYS}
     tags[RUN_TAG] = run_label(metrics)
     figures = {}
-    for key, value in metrics.items():
-        if key in NOT_FIGURES:
-            continue
-        if isinstance(value, dict):
-            for sub, item in flatten(value, f"{'version' if key == 'versions' else key}.").items():
-                tags[sub] = item
-        elif _is_number(value):
-            figures[f"tested.{key}" if key in HISTORY_COLUMNS else key] = float(value)
+    # Every other leaf of metrics.json: numbers are figures, the rest tags (keys
+    # other code adds later, nested ones too, come along without a change here).
+    rest = {("version" if k == "versions" else k): v for k, v in metrics.items() if k not in NOT_FIGURES}
+    for key, value in flat_items(rest):
+        if _is_number(value):
+            figures[mlflow_name(f"tested.{key}" if key in HISTORY_COLUMNS else key)] = float(value)
         elif value is not None:
-            tags[key] = value if isinstance(value, str) else json.dumps(value)
+            tags[mlflow_name(key)] = as_text(value)
     curves = {}
     for column in history[0] if history else []:
         if column in NOT_CURVES:
             continue
-        points = [(int(row["epoch"]), float(row[column])) for row in history if row[column] not in ("", None)]
+        try:
+            points = [(int(row["epoch"]), float(row[column])) for row in history if row[column] not in ("", None)]
+        except ValueError:  # a column of texts, should one be added: not a curve
+            log.warning("history.csv column %s holds values that are not numbers: not exported", column)
+            continue
         if points:
-            curves[column] = points
+            curves[mlflow_name(column)] = points
     params = flatten(metrics.get("config") or {})
     return {
         "tags": {k: v[:MAX_VALUE] for k, v in tags.items()},
