@@ -180,3 +180,22 @@ def test_snakemake_plans_the_export_without_mlflow_or_torch(study, tmp_path):
     proc = snakemake(study["workdir"], study["configfile"], *RULES, "mlflow", "--forcerun", "mlflow", "-n",
                      env={"PYTHONPATH": f"{poisoned}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
     assert planned_jobs(proc.stdout + proc.stderr) == {"mlflow": 1}
+
+
+def test_what_a_run_records_of_metrics_json():
+    from cnncompare.mlflow_export import mlflow_name, run_contents
+
+    metrics = {"dataset": "cifar10", "split": "two", "model": "vgg16", "seed": 3, "test_acc": 0.9, "val_acc": 0.8,
+               "pretrained": True, "weights": None, "versions": {"torch": "2.14.1"},
+               "data": {"sha256": "ab", "files": {"t10k:images.gz": "md5"}}, "inference": {"latency_ms": 1.5},
+               "config": {"lr": 0.01, "head": {"hidden": [1024, 512], "norm": False}}}
+    history = [{"epoch": "1", "val_acc": "0.5", "lr": "0.01"}, {"epoch": "2", "val_acc": "0.8", "lr": ""}]
+    found = run_contents(metrics, history)
+    assert found["params"] == {"lr": "0.01", "head.hidden": "[1024, 512]", "head.norm": "false"}
+    # metrics.json's val_acc (the tested epoch's) beside the curve of that name, not in it.
+    assert found["figures"] == {"test_acc": 0.9, "tested.val_acc": 0.8, "inference.latency_ms": 1.5}
+    assert found["curves"] == {"val_acc": [(1, 0.5), (2, 0.8)], "lr": [(1, 0.01)]}
+    assert found["tags"] == {"dataset": "cifar10", "split": "two", "model": "vgg16", "seed": "3",
+                             "cnncompare.run": "cifar10/two/vgg16/seed3", "pretrained": "true",
+                             "version.torch": "2.14.1", "data.sha256": "ab", "data.files.t10k_images.gz": "md5"}
+    assert mlflow_name("..up/and:over") == "_..up_and_over"
