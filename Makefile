@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint bench clean-demo arch-table columns-doc
+.PHONY: demo test lint bench clean-demo arch-table columns-doc mlflow
 
 # The venv is rebuilt when requirements.txt changes.
 $(BIN)/.installed: requirements.txt
@@ -18,16 +18,26 @@ $(BIN)/.cluster-installed: requirements-cluster.txt $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-cluster.txt
 	touch $@
 
+# MLflow (requirements-track.txt): `snakemake mlflow` and `mlflow ui`; the tests export to a store.
+$(BIN)/.track-installed: requirements-track.txt $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-track.txt
+	touch $@
+
 # The whole DAG on scikit-learn's digits, on the CPU, offline.
 demo: $(BIN)/.installed
 	$(BIN)/snakemake --configfile .test/demo.yaml --cores $(CORES) --resources gpu=1 --rerun-incomplete
 	@echo "Report: $(CURDIR)/results/demo/report.html"
 
+# The demo's runs into a local MLflow store (results/demo/mlflow.db); see the README's MLflow section.
+mlflow: demo $(BIN)/.track-installed
+	$(BIN)/snakemake --configfile .test/demo.yaml --cores 1 mlflow
+	@echo "Browse: $(BIN)/mlflow ui --backend-store-uri sqlite:///results/demo/mlflow.db"
+
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 
-test: lint $(BIN)/.cluster-installed
+test: lint $(BIN)/.cluster-installed $(BIN)/.track-installed
 	$(BIN)/pytest
 
 # Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.

@@ -1,12 +1,13 @@
-"""The rules' conda environments, requirements.txt and requirements-cluster.txt
-describe the same software: each env pinned within requirements.txt's ranges,
-torch only where training runs, and every rule's code importing nothing its
+"""The rules' conda environments, requirements.txt, requirements-cluster.txt and
+requirements-track.txt describe the same software: each env pinned within their
+ranges, torch only where training runs, mlflow only where the runs are exported, and every rule's code importing nothing its
 environment lacks."""
 
 from __future__ import annotations
 
 import ast
 import importlib.metadata
+import itertools
 import json
 import re
 import subprocess
@@ -26,11 +27,13 @@ RULES = REPO / "workflow" / "rules"
 # are development tools.
 SCHEDULER_ONLY = {"jsonschema", "pygments", "pytest", "snakefmt"}
 TORCH = {"torch", "torchvision"}
+MLFLOW = {"mlflow"}
 # Which environment each kind of rule runs in.
 RULE_ENVS = {
     "prepare_dataset": "light.yaml", "make_split": "light.yaml",
     "aggregate_results": "light.yaml", "render_report": "light.yaml",
     "train_model": "torch.yaml", "evaluate_model": "torch.yaml",
+    "mlflow": "track.yaml",
 }
 
 
@@ -42,6 +45,11 @@ def requirements(name: str) -> dict[str, Requirement]:
             req = Requirement(line)
             reqs[canonicalize_name(req.name)] = req
     return reqs
+
+
+def all_requirements() -> dict[str, Requirement]:
+    """requirements.txt and the optional requirements-track.txt (the rules' software)."""
+    return {**requirements("requirements.txt"), **requirements("requirements-track.txt")}
 
 
 def env_file(name: str) -> dict:
@@ -88,9 +96,9 @@ def test_the_envs_are_the_ones_the_rules_name_and_nothing_else():
 
 @pytest.mark.parametrize("env", sorted(set(RULE_ENVS.values())))
 def test_each_env_pins_only_requirements_within_their_ranges(env):
-    reqs = requirements("requirements.txt")
+    reqs = all_requirements()
     for package, version in env_pins(env).items():
-        assert package in reqs, f"{env} pins {package}, which requirements.txt lacks"
+        assert package in reqs, f"{env} pins {package}, which requirements.txt and requirements-track.txt lack"
         assert reqs[package].specifier.contains(version), f"{env}: {package}=={version} is outside {reqs[package]}"
 
 
@@ -100,9 +108,14 @@ def test_every_runtime_requirement_is_in_an_env_and_the_envs_agree():
     missing = runtime - set(light) - set(torch_env)
     assert not missing, f"in requirements.txt but in no env of workflow/envs/: {sorted(missing)}"
     assert TORCH <= set(torch_env) and not TORCH & set(light), "torch belongs to torch.yaml only"
-    for package in set(light) & set(torch_env):
-        assert light[package] == torch_env[package], f"{package} is pinned differently in the two envs"
-    assert conda_python("light.yaml") == conda_python("torch.yaml")
+    track = env_pins("track.yaml")
+    assert set(requirements("requirements-track.txt")) <= set(track), "track.yaml lacks requirements-track.txt"
+    assert MLFLOW <= set(track) and not MLFLOW & (set(light) | set(torch_env)), "mlflow belongs to track.yaml only"
+    pins = {"light.yaml": light, "torch.yaml": torch_env, "track.yaml": track}
+    for (name_a, a), (name_b, b) in itertools.combinations(pins.items(), 2):
+        for package in set(a) & set(b):
+            assert a[package] == b[package], f"{package} is pinned differently in {name_a} and {name_b}"
+    assert conda_python("light.yaml") == conda_python("torch.yaml") == conda_python("track.yaml")
 
 
 def test_the_slurm_plugin_is_a_cluster_extra():
@@ -166,7 +179,7 @@ def test_a_rules_code_imports_nothing_its_env_lacks(rule):
     # The top-level modules of the requirements this env does not hold (torch,
     # torchvision for the light env), blocked while the script's imports load.
     top_modules = importlib.metadata.packages_distributions()
-    absent = set(requirements("requirements.txt")) - pins
+    absent = set(all_requirements()) - pins
     blocked = {module for module, dists in top_modules.items()
                if {canonicalize_name(d) for d in dists} & absent}
     script = rule_blocks()[rule]["script"]
@@ -175,9 +188,12 @@ def test_a_rules_code_imports_nothing_its_env_lacks(rule):
     assert proc.returncode == 0, f"rule {rule} in {env}:\n{proc.stderr[-3000:]}"
     files = json.loads(proc.stdout)
     # Lazy imports too: a function of a loaded module may import at call time.
-    needed = set()
+    # A module several distributions install (mlflow: mlflow, mlflow-skinny,
+    # mlflow-tracing) is there when the env pins one of them.
+    lacking = []
     for name in imported_top_names(files):
         dists = top_modules.get(name)
         assert dists, f"rule {rule}: {name} is imported but belongs to no installed distribution"
-        needed.update(canonicalize_name(d) for d in dists)
-    assert needed <= pins, f"rule {rule}'s code imports {sorted(needed - pins)}, which {env} lacks"
+        if not {canonicalize_name(d) for d in dists} & pins:
+            lacking.append(name)
+    assert not lacking, f"rule {rule}'s code imports {sorted(lacking)}, which {env} lacks"

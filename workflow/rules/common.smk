@@ -1,4 +1,5 @@
 # Config handling and input functions: all Python logic of the rules lives here.
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -250,6 +251,17 @@ def report_figures():
                 )
             )
     return found
+
+
+def mlflow_tracking_uri():
+    """The store the runs go to: mlflow.tracking_uri, else MLFLOW_TRACKING_URI,
+    else empty: the export script's local store under results_dir. A param, so
+    pointing at another store exports again."""
+    return CFG["mlflow"]["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI", "")
+
+
+def mlflow_experiment():
+    return CFG["mlflow"]["experiment"] or f"cnncompare-{Path(RESULTS).name}"
 
 
 def workflow_commit():

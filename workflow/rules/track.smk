@@ -1,0 +1,28 @@
+# The finished runs into an MLflow tracking store: `snakemake mlflow`. Not part
+# of the default target; it needs mlflow (requirements-track.txt, or the
+# track.yaml env with --sw-deployment-method conda). Where it goes:
+# mlflow_tracking_uri() in common.smk.
+
+
+rule mlflow:
+    input:
+        metrics=run_files("metrics.json"),
+        history=run_files("history.csv"),
+        confusion=run_files("confusion.csv"),
+        report=REPORT,
+    output:
+        # Which MLflow run holds each run; the store itself is updated in place.
+        manifest=results_path("mlflow-export.json"),
+    log:
+        results_path("logs/mlflow.log"),
+    # On the submit host, under SLURM too: a team's server may be out of the compute nodes' reach.
+    localrule: True
+    conda:
+        "../envs/track.yaml"
+    params:
+        tracking_uri=mlflow_tracking_uri(),
+        experiment=mlflow_experiment(),
+        # The local store's folder (results_dir), when no tracking URI is set.
+        results_dir=lambda w, output: str(Path(output.manifest).parent),
+    script:
+        "../scripts/export_mlflow.py"

@@ -1,0 +1,20 @@
+"""Rule mlflow: every finished run -> an MLflow tracking store (cnncompare/mlflow_export.py)."""
+
+from pathlib import Path
+
+from cnncompare.fileio import write_json
+from cnncompare.logs import setup_logging
+from cnncompare.mlflow_export import export_runs, local_store
+
+setup_logging(snakemake.log[0])
+tracking_uri, artifact_location = snakemake.params.tracking_uri, None
+if not tracking_uri:
+    tracking_uri, artifact_location = local_store(snakemake.params.results_dir)
+manifest = export_runs(
+    [Path(p).parent for p in snakemake.input.metrics],
+    snakemake.input.report,
+    tracking_uri,
+    snakemake.params.experiment,
+    artifact_location=artifact_location,
+)
+write_json(snakemake.output.manifest, manifest)
