@@ -25,9 +25,9 @@ from cnncompare.runs import WILDCARDS, grid_runs, resume_checkpoint, run_dir
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
     COMPARISON_FIGURES,
-    RUN_FIGURES,
+    RUN_FIGURE_PATTERN,
     comparison_figure,
-    run_figure,
+    run_figures_dir,
 )
 
 # Every check before the first job lives in cnncompare/plan_checks.py.
@@ -85,14 +85,18 @@ wildcard_constraints:
     file="[A-Za-z0-9_.-]+",
 
 
+PLANNED_RUNS = grid_runs(CFG["compare"])
+
+
 def planned_runs():
     """Every (dataset, split, model, seed) of the compare grid."""
-    return grid_runs(CFG["compare"])
+    return PLANNED_RUNS
 
 
 def run_files(name):
     """`name` in every planned run's folder."""
-    return [run_path(name).format(**run) for run in planned_runs()]
+    pattern = run_path(name)
+    return [pattern.format(**run) for run in PLANNED_RUNS]
 
 
 def dataset_block(wildcards):
@@ -180,9 +184,15 @@ def model_weights_label(wildcards):
 REPORT_ONLY_KEYS = ("description", "reference")
 
 
+# Each model's settings, sorted once: two jobs per run ask for them.
+MODEL_PARAMS = {
+    name: key_sorted({k: v for k, v in block.items() if k not in REPORT_ONLY_KEYS})
+    for name, block in CFG["models"].items()
+}
+
+
 def model_params(wildcards):
-    block = CFG["models"][wildcards.model]
-    return key_sorted({k: v for k, v in block.items() if k not in REPORT_ONLY_KEYS})
+    return MODEL_PARAMS[wildcards.model]
 
 
 def model_texts():
@@ -213,32 +223,36 @@ def job_limit(rule_name, key):
     return limit
 
 
-def report_figures():
-    """The figure files render_report writes, flagged for Snakemake's report:
-    the comparison figures in one category, each run's under its model; and
-    update(), so a failed render puts the previous ones back."""
-    caption = "../../report/captions/{}.rst"
-    found = [
+REPORT_CAPTION = "../../report/captions/{}.rst"
+
+
+def comparison_figures():
+    """The comparison figures render_report writes, one category of Snakemake's
+    report; update(), so a failed render puts the previous ones back."""
+    return [
         report_flag(
             update(comparison_figure(FIGURES, name)),
-            caption=caption.format(name),
+            caption=REPORT_CAPTION.format(name),
             category="Comparison",
             labels={"figure": name},
         )
         for name in COMPARISON_FIGURES
     ]
-    for run in planned_runs():
-        for name in RUN_FIGURES:
-            found.append(
-                report_flag(
-                    update(run_figure(FIGURES, run, name)),
-                    caption=caption.format(f"run_{name}"),
-                    category=run["model"],
-                    subcategory=f"{run['dataset']}/{run['split']}",
-                    labels={"run": f"seed{run['seed']}", "figure": name},
-                )
-            )
-    return found
+
+
+def run_figures(name):
+    """The folder of every run's `name` figure (curves or confusion): one
+    directory output, not a file per run, whose size would slow every
+    invocation in the number of runs. Snakemake's report files each figure under
+    its model, from the wildcards of its path; update(), as above."""
+    return report_flag(
+        update(directory(run_figures_dir(FIGURES, name))),
+        patterns=[RUN_FIGURE_PATTERN],
+        caption=REPORT_CAPTION.format(f"run_{name}"),
+        category="{model}",
+        subcategory="{dataset}/{split}",
+        labels={"run": "seed{seed}", "figure": name},
+    )
 
 
 def workflow_commit():

@@ -35,11 +35,6 @@ def resume_checkpoint(results_dir: str, run: dict) -> str:
     return f"{results_dir.rstrip('/')}/checkpoints/{run_label(run)}.pt"
 
 
-def figure_dir(figures_dir: str, run: dict) -> str:
-    """A run's figures, model first, so Snakemake's report files each under its model."""
-    return f"{figures_dir}/{run['model']}/{run['dataset']}/{run['split']}/{seed_name(run['seed'])}"
-
-
 def grid_runs(compare: dict) -> list[dict]:
     """Every run of the compare grid, in the order of its lists."""
     return [
