@@ -47,7 +47,12 @@ for warning in PLAN.warnings:
 DATA = CFG["data_dir"].rstrip("/")
 RESULTS = CFG["results_dir"].rstrip("/")
 WEIGHTS = CFG["weights_dir"].rstrip("/")
-PERFORMANCE = key_sorted(CFG["performance"])  # same for every run
+# performance.runs_per_gpu says where jobs run, not what they compute: it is no
+# param of a job (a param is a rerun trigger), but a resource (see share_gpus).
+RUNS_PER_GPU = CFG["performance"]["runs_per_gpu"]
+PERFORMANCE = key_sorted(  # same for every run
+    {k: v for k, v in CFG["performance"].items() if k != "runs_per_gpu"}
+)
 REPORT_TEMPLATE = str(Path(workflow.basedir) / "report" / "report.html.j2")
 
 
@@ -205,6 +210,47 @@ def model_texts():
 
 def job_resource(rule_name, key):
     return CFG["resources"][rule_name][key]
+
+
+def gpu_share(rule_name):
+    """A training or evaluation job's extra resources when N jobs share a GPU
+    (performance.runs_per_gpu above 1): its claim on the GPU slots, as many as
+    the GPUs it asks for, and N, which the job reads to pick a slot of a GPU on
+    a machine with several. None with N = 1: the job claims its gpu as always."""
+    if RUNS_PER_GPU == 1:
+        return {}
+    return {"gpu_slot": job_resource(rule_name, "gpu"), "runs_per_gpu": RUNS_PER_GPU}
+
+
+def share_gpus():
+    """--resources gpu=K keeps meaning K GPUs. With runs_per_gpu N above 1,
+    Snakemake gets K x N gpu_slot, which GPU jobs claim (gpu_share) and which
+    limit them; gpu stops limiting them (a resource is a whole number, so a job
+    cannot claim 1/N of a GPU). Each job still asks for its gpu: on a cluster
+    the SLURM plugin turns that into --gpus, and SLURM gives each job its own GPU."""
+    if RUNS_PER_GPU == 1:
+        return
+    gpus = workflow.global_resources.get("gpu").value
+    if not isinstance(gpus, int):
+        if workflow.is_main_process:
+            print(
+                f"cnncompare: performance.runs_per_gpu: {RUNS_PER_GPU} has no effect without "
+                "--resources gpu=K (on a cluster each job gets a GPU of its own)",
+                file=sys.stderr,
+            )
+        return
+    workflow.global_resources["gpu_slot"] = gpus * RUNS_PER_GPU
+    workflow.global_resources["gpu"] = None
+    if workflow.is_main_process:
+        print(
+            f"cnncompare: performance.runs_per_gpu: {RUNS_PER_GPU}: up to "
+            f"{gpus * RUNS_PER_GPU} training or evaluation jobs at once on "
+            f"{gpus} GPU{'s' if gpus != 1 else ''} (--resources gpu={gpus})",
+            file=sys.stderr,
+        )
+
+
+share_gpus()
 
 
 def job_limit(rule_name, key):
