@@ -25,8 +25,8 @@ from cnncompare.runs import WILDCARDS, grid_runs, resume_checkpoint, run_dir
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
     COMPARISON_FIGURES,
-    RUN_FIGURE_PATTERN,
     comparison_figure,
+    run_figure_pattern,
     run_figures_dir,
 )
 
@@ -293,7 +293,7 @@ def run_figures(name):
     its model, from the wildcards of its path; update(), as above."""
     return report_flag(
         update(directory(run_figures_dir(FIGURES, name))),
-        patterns=[RUN_FIGURE_PATTERN],
+        patterns=[run_figure_pattern(name)],
         caption=REPORT_CAPTION.format(f"run_{name}"),
         category="{model}",
         subcategory="{dataset}/{split}",

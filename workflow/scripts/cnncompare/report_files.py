@@ -9,13 +9,8 @@ invocation, a no-op included, slow in the number of runs (91 s for 1,000 runs).
 
 from __future__ import annotations
 
-from cnncompare.runs import seed_name
-
 COMPARISON_FIGURES = ["accuracy", "loss", "tradeoff_time", "tradeoff_params"]
 RUN_FIGURES = ["curves", "confusion"]
-# A run's figure inside its kind's folder, model first, so Snakemake's report
-# files each under its model (the wildcards name the report's category and labels).
-RUN_FIGURE_PATTERN = "{model}/{dataset}/{split}/seed{seed}.svg"
 
 
 def comparison_figure(figures_dir: str, name: str) -> str:
@@ -27,7 +22,14 @@ def run_figures_dir(figures_dir: str, name: str) -> str:
     return f"{figures_dir}/{name}"
 
 
+def run_figure_pattern(name: str) -> str:
+    """A run's figure inside its kind's folder, model first, so Snakemake's report
+    files each under its model (the wildcards name the report's category and
+    labels); the file name says the kind, as in a downloaded report."""
+    return "{model}/{dataset}/{split}/seed{seed}_" + name + ".svg"
+
+
 def run_figure(figures_dir: str, run: dict, name: str) -> str:
     """A figure of one run."""
-    return (f"{run_figures_dir(figures_dir, name)}/{run['model']}/{run['dataset']}/{run['split']}/"
-            f"{seed_name(run['seed'])}.svg")
+    return f"{run_figures_dir(figures_dir, name)}/" + run_figure_pattern(name).format(
+        model=run["model"], dataset=run["dataset"], split=run["split"], seed=run["seed"])
