@@ -31,7 +31,9 @@ def model_block(name: str, epochs: int) -> dict:
     """The config.yaml block from random initialisation (no weights to fetch here)."""
     block = yaml.safe_load((REPO / "config.yaml").read_text())["models"][name]
     block = {k: v for k, v in block.items() if k not in ("description", "reference", "weights")}
-    return {**block, "pretrained": False, "epochs": epochs}
+    # The one-cycle schedule's warm-up must end before the last epoch.
+    warmup = min(block.get("warmup_epochs", 0), epochs - 1)
+    return {**block, "pretrained": False, "epochs": epochs, "warmup_epochs": warmup}
 
 
 def run_config(work: Path, archive: dict, device: str, model: str, block: dict, runs_per_gpu: int,
