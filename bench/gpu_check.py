@@ -1,6 +1,7 @@
 """What the training code does on one GPU, in a few minutes, on synthetic CIFAR-shaped data.
 
   python bench/gpu_check.py [--train-images 50000] [--out results/gpu_check.json] [--compile]
+  python bench/gpu_check.py --runs-per-gpu 1,2,4,8 [--epochs 2] [--model custom_cnn]
 
 For each model of config.yaml (random initialisation, 32 px): seconds per
 50,000-image training epoch, images per second in fp32 and under bf16
@@ -10,6 +11,10 @@ pipeline ratio on the GPU (ours against transforms.v2 through a DataLoader
 with a worker per core), whether deterministic mode repeats itself, and an
 estimate of the full default comparison (8 runs, 20 epochs each).
 The data are random, so no accuracy is measured.
+
+With --runs-per-gpu, it measures that alone instead: the wall time of 8 runs
+through the real workflow (one model x 2 splits x 4 seeds) at each
+performance.runs_per_gpu N, beside N = 1 (bench/gpu_sharing.py).
 """
 
 from __future__ import annotations
@@ -86,10 +91,17 @@ def main() -> int:
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (a minute or more per model)")
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"], help="cpu: a smoke test of this script")
+    parser.add_argument("--runs-per-gpu", default=None,
+                        help="e.g. 1,2,4,8: only the wall time of 8 workflow runs at each performance.runs_per_gpu")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of each run, with --runs-per-gpu")
+    parser.add_argument("--model", default="custom_cnn", help="the config.yaml model of the runs, with --runs-per-gpu")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("no CUDA device: nothing to check (--device cpu runs the same steps on the CPU)")
+        what = "runs_per_gpu not measured" if args.runs_per_gpu else "nothing to check"
+        print(f"no CUDA device: {what} (--device cpu runs the same steps on the CPU)")
         return 1
+    if args.runs_per_gpu:
+        return check_runs_per_gpu(args)
     start = time.perf_counter()
     device = choose_device(args.device)
     print(f"{costs.device_name(device)}, torch {torch.__version__}, {os.cpu_count()} CPU cores", flush=True)
@@ -146,6 +158,23 @@ def main() -> int:
         measure.print_table(compiled, columns + ["with_compiling_s"])
         measure.write_json(args.out, {**results, "compiled": compiled})
     print(f"gpu_check took {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def check_runs_per_gpu(args) -> int:
+    import tempfile
+
+    import gpu_sharing
+
+    values = [int(v) for v in args.runs_per_gpu.split(",")]
+    device = torch.device(args.device)
+    print(f"{costs.device_name(device)}, torch {torch.__version__}, {os.cpu_count()} CPU cores", flush=True)
+    with tempfile.TemporaryDirectory(prefix="cnncompare-runs-per-gpu-") as work:
+        rows = gpu_sharing.wall_times(Path(work), values, args.device, args.model, args.epochs, args.train_images)
+    print(f"\n8 runs ({args.model}, 2 splits x 4 seeds, {args.epochs} epochs of {args.train_images} images, 32 px) "
+          f"on one {args.device} device, --resources gpu=1:")
+    measure.print_table(rows, list(rows[0]))
+    measure.write_json(args.out, {"machine": measure.machine(device), "runs_per_gpu": rows})
     return 0
 
 

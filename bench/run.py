@@ -9,15 +9,16 @@
 - tensorboard: custom_cnn's epoch (training and validation) with the TensorBoard
   writer of its live curves and without it.
 - workflow: the demo from scratch, each job's time and peak memory from its
-  benchmark: file, the no-op re-run, and a 200-run grid's dry run and no-op re-run.
+  benchmark: file, the no-op re-run, and the dry run and no-op re-run of a
+  200-run grid and of a 1,000-run one (workflow_timing.many_runs_config).
 - inference (not in the default set): the study models' cost of inference as
   evaluate_model records it (GMACs, images/s at the evaluation batch size,
   single-image latency), each beside a plain timing loop over the same
   passes; and our multiply-add count of ResNet50 at 224 px beside torchvision's.
 
-Targets (issue 6, on 2 cores): pipeline ratio >= 4, train_loop ratio >= 0.95,
-no-op re-run of the 200-run grid < 5 s; (issue 14) an epoch with the TensorBoard writer at most
-2% slower than without. Missing one prints MISSED; the exit
+Targets (issues 6, 14 and 15, on 2 cores): pipeline ratio >= 4, train_loop ratio
+>= 0.95, no-op re-run of the 200-run grid < 5 s, of the 1,000-run grid < 10 s; an
+epoch with the TensorBoard writer at most 2% slower than without. Missing one prints MISSED; the exit
 status is 0 either way, since a slow machine is a finding, not a crash.
 """
 
@@ -38,7 +39,7 @@ import measure  # noqa: E402
 import workflow_timing  # noqa: E402
 from cnncompare.devices import Performance  # noqa: E402
 
-TARGETS = {"pipeline": 4.0, "train_loop": 0.95, "grid_noop_s": 5.0, "tensorboard": 1.02}
+TARGETS = {"pipeline": 4.0, "train_loop": 0.95, "grid_noop_s": 5.0, "many_runs_noop_s": 10.0, "tensorboard": 1.02}
 TRAIN_LOOP_IMAGES = {"custom_cnn": 1536, "vgg16": 1536, "resnet50": 768}  # a few seconds each on 2 cores
 
 
@@ -89,10 +90,15 @@ def bench_workflow(scratch: Path) -> dict:
     print(f"\nworkflow: the demo from scratch {demo['wall_s']:.1f} s, no-op re-run {demo['noop_rerun_s']:.2f} s")
     measure.print_table(demo["jobs"], ["job", "seconds", "max_rss_mb"])
     grid = workflow_timing.grid(scratch / "grid")
+    grid["target_noop_s"] = f"< {TARGETS['grid_noop_s']}"
     grid["verdict"] = verdict(grid["noop_rerun_s"] < TARGETS["grid_noop_s"])
-    print(f"\n{grid['runs']}-run grid (config.yaml, 25 seeds; target no-op < {TARGETS['grid_noop_s']} s):")
-    measure.print_table([grid], list(grid))
-    return {"demo": demo, "grid": grid}
+    many = workflow_timing.grid(scratch / "many", workflow_timing.many_runs_config())
+    many["target_noop_s"] = f"< {TARGETS['many_runs_noop_s']}"
+    many["verdict"] = verdict(many["noop_rerun_s"] < TARGETS["many_runs_noop_s"])
+    print(f"\nlarge grids, best of 3 each (the {grid['runs']}-run grid: config.yaml with 25 seeds; the "
+          f"{many['runs']}-run grid: workflow_timing.many_runs_config(); load average {os.getloadavg()[0]:.1f}):")
+    measure.print_table([grid, many], list(grid))
+    return {"demo": demo, "grid": grid, "many_runs": many}
 
 
 def bench_inference(device) -> dict:

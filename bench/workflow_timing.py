@@ -1,6 +1,7 @@
 """Wall times of the workflow itself: the demo from scratch, each job's time and
 peak memory from Snakemake's benchmark: files, a no-op re-run, and the dry run
-and no-op re-run of a 200-run grid (the default config with 25 seeds)."""
+and no-op re-run of a 200-run grid (the default config with 25 seeds) and of a
+1,000-run grid (many_runs_config)."""
 
 from __future__ import annotations
 
@@ -62,18 +63,46 @@ def demo(workdir: Path) -> dict:
     return {"wall_s": wall, "noop_rerun_s": noop, "jobs": job_benchmarks(results)}
 
 
-def grid(workdir: Path, seeds: int = 25, repeats: int = 3) -> dict:
-    """The default config with `seeds` seeds: 2 splits x 4 models x seeds runs.
+def seeds_config(seeds: int = 25) -> dict:
+    """The 200-run grid: the default config (2 splits x 4 models) with `seeds` seeds."""
+    return {"compare": {"seeds": list(range(seeds))}}
+
+
+def many_runs_config(models: int = 250, seeds: int = 2) -> dict:
+    """The 1,000-run grid: `models` small custom_cnn blocks that differ in learning
+    rate, x 2 splits x `seeds` seeds. The one place that says what the large grid
+    is: a `sweep:` block can replace these explicit blocks here."""
+    blocks = {
+        f"cnn_{i:03d}": {"arch": "custom_cnn", "epochs": 20, "lr": round(0.001 * (i + 1), 6)}
+        for i in range(models)
+    }
+    return {
+        "models": blocks,
+        "compare": {"datasets": ["cifar10"], "splits": ["two", "three"], "models": list(blocks),
+                    "seeds": list(range(seeds))},
+    }
+
+
+def grid_runs(overrides: dict) -> int:
+    """The number of runs of a config's compare grid (over the default config's lists)."""
+    default = yaml.safe_load((REPO / "config.yaml").read_text())["compare"]
+    compare = {**default, **overrides.get("compare", {})}
+    return len(compare["datasets"]) * len(compare["splits"]) * len(compare["models"]) * len(compare["seeds"])
+
+
+def grid(workdir: Path, overrides: dict | None = None, repeats: int = 3) -> dict:
+    """A large grid over the default config (the 200-run one unless `overrides` says).
 
     Dry run from an empty folder; then every output the DAG lists is put in
     place (empty files: a no-op re-run reads none of them) and marked up to
     date with `snakemake --touch`, which records their metadata as a real run
     does; then the no-op re-run. Best of `repeats` for each.
     """
+    overrides = seeds_config() if overrides is None else overrides
     workdir.mkdir(parents=True, exist_ok=True)
-    overrides = workdir / "grid.yaml"
-    overrides.write_text(yaml.safe_dump({"compare": {"seeds": list(range(seeds))}}))
-    args = ["--configfile", str(REPO / "config.yaml"), str(overrides), "--cores", "2", "--resources", "gpu=1"]
+    overrides_file = workdir / "grid.yaml"
+    overrides_file.write_text(yaml.safe_dump(overrides))
+    args = ["--configfile", str(REPO / "config.yaml"), str(overrides_file), "--cores", "2", "--resources", "gpu=1"]
     dry = []
     for _ in range(repeats):
         seconds, output = snakemake(workdir, *args, "--dry-run")
@@ -84,6 +113,9 @@ def grid(workdir: Path, seeds: int = 25, repeats: int = 3) -> dict:
     outputs = [line.split("\t")[0] for line in summary.splitlines()[1:] if "\t" in line]
     for name in outputs:
         path = workdir / name
+        if not path.suffix:  # a directory() output (the runs' figures): every file output has a suffix
+            path.mkdir(parents=True, exist_ok=True)
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
     snakemake(workdir, *args, "--touch")
@@ -93,5 +125,5 @@ def grid(workdir: Path, seeds: int = 25, repeats: int = 3) -> dict:
         if "Nothing to be done" not in output:
             raise RuntimeError("the grid's re-run was not a no-op:\n" + output[-3000:])
         noop.append(seconds)
-    n_runs = 2 * 4 * seeds
-    return {"runs": n_runs, "jobs_planned": jobs, "outputs": len(outputs), "dry_run_s": min(dry), "noop_rerun_s": min(noop)}
+    return {"runs": grid_runs(overrides), "jobs_planned": jobs, "outputs": len(outputs), "dry_run_s": min(dry),
+            "noop_rerun_s": min(noop)}

@@ -30,16 +30,16 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 CLAIMER = """
 import sys, time
 from cnncompare.devices import claim_gpu
-count, lock_dir, visible = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-print(claim_gpu(count, lock_dir, visible=visible), flush=True)
+count, lock_dir, visible, per_gpu = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+print(claim_gpu(count, lock_dir, visible=visible, runs_per_gpu=per_gpu), flush=True)
 time.sleep(600)
 """
 
 
 class Claimer:
-    def __init__(self, count: int, lock_dir: Path, visible: str = ""):
+    def __init__(self, count: int, lock_dir: Path, visible: str = "", runs_per_gpu: int = 1):
         self.process = subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, str(count), str(lock_dir), visible],
+            [sys.executable, "-c", CLAIMER, str(count), str(lock_dir), visible, str(runs_per_gpu)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(SCRIPTS)},
         )
@@ -87,6 +87,17 @@ def test_gpus_are_locked_by_the_machines_ids_not_the_renumbered_ones(tmp_path, c
     with pytest.raises(RuntimeError, match="all 2 GPUs are held"):
         claim_gpu(2, tmp_path, visible="5,6")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu-5.lock", "gpu-6.lock"]
+
+
+def test_with_runs_per_gpu_jobs_spread_over_the_gpus_then_share_them(tmp_path, claimers):
+    """performance.runs_per_gpu 2 on 2 GPUs: the first two jobs take a GPU each,
+    the next two a second slot of each; a fifth finds every slot held."""
+    indices = [claimers(2, tmp_path, "", 2).index for _ in range(4)]
+    assert indices[:2] in ([0, 1], [1, 0]) and sorted(indices) == [0, 0, 1, 1]
+    with pytest.raises(RuntimeError, match=r"all 2 GPUs x 2 slots \(performance.runs_per_gpu\) are held"):
+        claim_gpu(2, tmp_path, runs_per_gpu=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu-0.lock", "gpu-0.slot1.lock", "gpu-1.lock",
+                                                          "gpu-1.slot1.lock"]
 
 
 def test_one_gpu_is_used_without_a_lock(tmp_path):

@@ -125,7 +125,6 @@ def test_settings_that_do_nothing_are_warned_only_when_written(block, warned, si
      ["datasets.cifar10.url", "relative file:// URL", "must be absolute", "file:///"]),
     (lambda c: (c["datasets"].update(downloads={"format": "digits"}), c["compare"].update(datasets=["downloads"])),
      ["datasets.downloads", "{data_dir}/downloads/"]),
-    (lambda c: (c["models"].update(comparison={"arch": "custom_cnn"})), ["models.comparison", "figures/comparison/"]),
     (lambda c: (c.update(results_dir="same", data_dir="same"), c["datasets"].update(runs={"format": "digits"})),
      ["datasets.runs", "{results_dir}/runs/ (data_dir is results_dir)"]),
 ])

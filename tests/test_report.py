@@ -676,7 +676,7 @@ def test_gallery_and_files(seeded):
     for model in ("custom_cnn", "quick_cnn"):
         for seed in (0, 1):
             for name in ("curves", "confusion"):
-                assert (results / f"figures/{model}/cifar10/three/seed{seed}/{name}.svg").is_file()
+                assert (results / f"figures/{name}/{model}/cifar10/three/seed{seed}_{name}.svg").is_file()
     assert len(html.encode()) < 5 * 2**20
 
 

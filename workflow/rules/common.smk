@@ -32,9 +32,9 @@ from cnncompare.runs import (
 from cnncompare.sizing import job_limits
 from cnncompare.report_files import (
     COMPARISON_FIGURES,
-    RUN_FIGURES,
     comparison_figure,
-    run_figure,
+    run_figure_pattern,
+    run_figures_dir,
 )
 
 # Every check before the first job lives in cnncompare/plan_checks.py.
@@ -54,7 +54,12 @@ for warning in PLAN.warnings:
 DATA = CFG["data_dir"].rstrip("/")
 RESULTS = CFG["results_dir"].rstrip("/")
 WEIGHTS = CFG["weights_dir"].rstrip("/")
-PERFORMANCE = key_sorted(CFG["performance"])  # same for every run
+# performance.runs_per_gpu says where jobs run, not what they compute: it is no
+# param of a job (a param is a rerun trigger), but a resource (see share_gpus).
+RUNS_PER_GPU = CFG["performance"]["runs_per_gpu"]
+PERFORMANCE = key_sorted(  # same for every run
+    {k: v for k, v in CFG["performance"].items() if k != "runs_per_gpu"}
+)
 REPORT_TEMPLATE = str(Path(workflow.basedir) / "report" / "report.html.j2")
 
 
@@ -97,14 +102,18 @@ wildcard_constraints:
     file="[A-Za-z0-9_.-]+",
 
 
+PLANNED_RUNS = grid_runs(CFG["compare"])
+
+
 def planned_runs():
     """Every (dataset, split, model, seed) of the compare grid."""
-    return grid_runs(CFG["compare"])
+    return PLANNED_RUNS
 
 
 def run_files(name):
     """`name` in every planned run's folder."""
-    return [run_path(name).format(**run) for run in planned_runs()]
+    pattern = run_path(name)
+    return [pattern.format(**run) for run in PLANNED_RUNS]
 
 
 def dataset_block(wildcards):
@@ -192,9 +201,15 @@ def model_weights_label(wildcards):
 REPORT_ONLY_KEYS = ("description", "reference")
 
 
+# Each model's settings, sorted once: two jobs per run ask for them.
+MODEL_PARAMS = {
+    name: key_sorted({k: v for k, v in block.items() if k not in REPORT_ONLY_KEYS})
+    for name, block in CFG["models"].items()
+}
+
+
 def model_params(wildcards):
-    block = CFG["models"][wildcards.model]
-    return key_sorted({k: v for k, v in block.items() if k not in REPORT_ONLY_KEYS})
+    return MODEL_PARAMS[wildcards.model]
 
 
 def model_texts():
@@ -207,6 +222,47 @@ def model_texts():
 
 def job_resource(rule_name, key):
     return CFG["resources"][rule_name][key]
+
+
+def gpu_share(rule_name):
+    """A training or evaluation job's extra resources when N jobs share a GPU
+    (performance.runs_per_gpu above 1): its claim on the GPU slots, as many as
+    the GPUs it asks for, and N, which the job reads to pick a slot of a GPU on
+    a machine with several. None with N = 1: the job claims its gpu as always."""
+    if RUNS_PER_GPU == 1:
+        return {}
+    return {"gpu_slot": job_resource(rule_name, "gpu"), "runs_per_gpu": RUNS_PER_GPU}
+
+
+def share_gpus():
+    """--resources gpu=K keeps meaning K GPUs. With runs_per_gpu N above 1,
+    Snakemake gets K x N gpu_slot, which GPU jobs claim (gpu_share) and which
+    limit them; gpu stops limiting them (a resource is a whole number, so a job
+    cannot claim 1/N of a GPU). Each job still asks for its gpu: on a cluster
+    the SLURM plugin turns that into --gpus, and SLURM gives each job its own GPU."""
+    if RUNS_PER_GPU == 1:
+        return
+    gpus = workflow.global_resources.get("gpu").value
+    if not isinstance(gpus, int):
+        if workflow.is_main_process:
+            print(
+                f"cnncompare: performance.runs_per_gpu: {RUNS_PER_GPU} has no effect without "
+                "--resources gpu=K (on a cluster each job gets a GPU of its own)",
+                file=sys.stderr,
+            )
+        return
+    workflow.global_resources["gpu_slot"] = gpus * RUNS_PER_GPU
+    workflow.global_resources["gpu"] = None
+    if workflow.is_main_process:
+        print(
+            f"cnncompare: performance.runs_per_gpu: {RUNS_PER_GPU}: up to "
+            f"{gpus * RUNS_PER_GPU} training or evaluation jobs at once on "
+            f"{gpus} GPU{'s' if gpus != 1 else ''} (--resources gpu={gpus})",
+            file=sys.stderr,
+        )
+
+
+share_gpus()
 
 
 def job_limit(rule_name, key):
@@ -225,32 +281,36 @@ def job_limit(rule_name, key):
     return limit
 
 
-def report_figures():
-    """The figure files render_report writes, flagged for Snakemake's report:
-    the comparison figures in one category, each run's under its model; and
-    update(), so a failed render puts the previous ones back."""
-    caption = "../../report/captions/{}.rst"
-    found = [
+REPORT_CAPTION = "../../report/captions/{}.rst"
+
+
+def comparison_figures():
+    """The comparison figures render_report writes, one category of Snakemake's
+    report; update(), so a failed render puts the previous ones back."""
+    return [
         report_flag(
             update(comparison_figure(FIGURES, name)),
-            caption=caption.format(name),
+            caption=REPORT_CAPTION.format(name),
             category="Comparison",
             labels={"figure": name},
         )
         for name in COMPARISON_FIGURES
     ]
-    for run in planned_runs():
-        for name in RUN_FIGURES:
-            found.append(
-                report_flag(
-                    update(run_figure(FIGURES, run, name)),
-                    caption=caption.format(f"run_{name}"),
-                    category=run["model"],
-                    subcategory=f"{run['dataset']}/{run['split']}",
-                    labels={"run": f"seed{run['seed']}", "figure": name},
-                )
-            )
-    return found
+
+
+def run_figures(name):
+    """The folder of every run's `name` figure (curves or confusion): one
+    directory output, not a file per run, whose size would slow every
+    invocation in the number of runs. Snakemake's report files each figure under
+    its model, from the wildcards of its path; update(), as above."""
+    return report_flag(
+        update(directory(run_figures_dir(FIGURES, name))),
+        patterns=[run_figure_pattern(name)],
+        caption=REPORT_CAPTION.format(f"run_{name}"),
+        category="{model}",
+        subcategory="{dataset}/{split}",
+        labels={"run": "seed{seed}", "figure": name},
+    )
 
 
 def mlflow_tracking_uri():

@@ -43,7 +43,9 @@ rule render_report:
             caption="../../report/captions/report.rst",
             category="Report",
         ),
-        figures=report_figures(),
+        comparison=comparison_figures(),
+        curves=run_figures("curves"),
+        confusion_figures=run_figures("confusion"),
     log:
         results_path("logs/render_report.log"),
     conda:
@@ -52,7 +54,7 @@ rule render_report:
         models=model_texts(),
         banner=CFG["report"]["banner"],
         # The folder of the figures, from the first (comparison/<name>.svg).
-        figures_dir=lambda w, output: str(Path(output.figures[0]).parents[1]),
+        figures_dir=lambda w, output: str(Path(output.comparison[0]).parents[1]),
         workflow=WORKFLOW_COMMIT,
         partial_report=PARTIAL_REPORT,
     script:

@@ -17,6 +17,7 @@ rule train_model:
         "../envs/torch.yaml"
     threads: job_resource("train_model", "threads")
     resources:
+        **gpu_share("train_model"),
         gpu=job_resource("train_model", "gpu"),
         mem_mb=job_limit("train_model", "mem_mb"),
         runtime=job_limit("train_model", "runtime"),
@@ -55,6 +56,7 @@ rule evaluate_model:
         "../envs/torch.yaml"
     threads: job_resource("evaluate_model", "threads")
     resources:
+        **gpu_share("evaluate_model"),
         gpu=job_resource("evaluate_model", "gpu"),
         mem_mb=job_limit("evaluate_model", "mem_mb"),
         runtime=job_limit("evaluate_model", "runtime"),

@@ -21,4 +21,7 @@ evaluate_run(
     misclassified_path=snakemake.output.misclassified,
     # The job's own resources (set-resources included): did it ask for a GPU?
     gpus_requested=int(snakemake.resources.get("gpu", 0)),
+    # How many jobs share a GPU (performance.runs_per_gpu), a resource: it
+    # changes where jobs run, not what they compute, so it retrains nothing.
+    runs_per_gpu=int(snakemake.resources.get("runs_per_gpu", 1)),
 )

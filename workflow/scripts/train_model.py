@@ -29,4 +29,7 @@ train_run(
     gpus_requested=int(snakemake.resources.get("gpu", 0)),
     # {results_dir}/tensorboard/{dataset}/{split}/{model}/seed{seed}: live curves.
     tensorboard_dir=snakemake.params.tensorboard,
+    # How many jobs share a GPU (performance.runs_per_gpu), a resource: it
+    # changes where jobs run, not what they compute, so it retrains nothing.
+    runs_per_gpu=int(snakemake.resources.get("runs_per_gpu", 1)),
 )

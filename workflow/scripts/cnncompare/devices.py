@@ -4,7 +4,8 @@ precision, memory format, torch.compile, determinism, and timing.
 Snakemake counts GPUs (`--resources gpu=N`) but hands out no device ids
 (snakemake/snakemake#281), so on a machine with several GPUs each job claims
 one itself: it takes an exclusive, non-blocking `flock` on one lock file per
-GPU. The kernel releases a flock when the process ends in any way, SIGKILL
+GPU (or, with performance.runs_per_gpu N, on one of N slot lock files per
+GPU). The kernel releases a flock when the process ends in any way, SIGKILL
 included, so a killed job never leaves its GPU claimed.
 """
 
@@ -49,33 +50,43 @@ def physical_gpu_ids(count: int, visible: str | None = None) -> list[str]:
     return [str(i) for i in range(count)]
 
 
-def claim_gpu(count: int, lock_dir=None, visible: str | None = None) -> int:
-    """Index (among the `count` visible GPUs) of a GPU no other job holds, now held by this process.
+def slot_lock_name(gpu_id: str, slot: int) -> str:
+    """The lock file of one of a GPU's slots (slot 0 keeps the name of the one-job-per-GPU lock)."""
+    return f"gpu-{gpu_id}.lock" if slot == 0 else f"gpu-{gpu_id}.slot{slot}.lock"
 
-    With one GPU there is nothing to share out and no lock is taken. Raises
-    RuntimeError when every GPU is held: more jobs than GPUs, i.e.
-    --resources gpu=N with N above the GPU count.
+
+def claim_gpu(count: int, lock_dir=None, visible: str | None = None, runs_per_gpu: int = 1) -> int:
+    """Index (among the `count` visible GPUs) of a GPU with a slot no other job holds, now held by this process.
+
+    Each GPU has `runs_per_gpu` slots (performance.runs_per_gpu). The first
+    slot of every GPU is tried before a second one of any, so jobs spread over
+    the GPUs before they share one. With one GPU there is nothing to share out
+    and no lock is taken (Snakemake's gpu_slot resource limits how many jobs
+    share it). Raises RuntimeError when every slot is held: more jobs than
+    slots, i.e. --resources gpu=N with N above the GPU count.
     """
     if count <= 1:
         return 0
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     lock_dir.mkdir(parents=True, exist_ok=True)
     ids = physical_gpu_ids(count, visible)
-    for index, gpu_id in enumerate(ids):
-        handle = open(lock_dir / f"gpu-{gpu_id}.lock", "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")  # who holds it, for a person looking
-        handle.flush()
-        _HELD.append(handle)
-        return index
+    for slot in range(max(1, runs_per_gpu)):
+        for index, gpu_id in enumerate(ids):
+            handle = open(lock_dir / slot_lock_name(gpu_id, slot), "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")  # who holds it, for a person looking
+            handle.flush()
+            _HELD.append(handle)
+            return index
+    slots = "" if runs_per_gpu <= 1 else f" x {runs_per_gpu} slots (performance.runs_per_gpu)"
     raise RuntimeError(
-        f"all {count} GPUs are held by other jobs (lock files in {lock_dir}): run Snakemake with "
+        f"all {count} GPUs{slots} are held by other jobs (lock files in {lock_dir}): run Snakemake with "
         f"--resources gpu=N where N is at most the number of GPUs ({count})"
     )
 
@@ -91,8 +102,9 @@ def why_no_cuda() -> str:
     return f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but finds no GPU or driver on {host}"
 
 
-def choose_device(setting: str, lock_dir=None) -> torch.device:
-    """The device of setting 'auto', 'cpu' or 'cuda'; on several GPUs, one this job claims.
+def choose_device(setting: str, lock_dir=None, runs_per_gpu: int = 1) -> torch.device:
+    """The device of setting 'auto', 'cpu' or 'cuda'; on several GPUs, one this
+    job claims (a slot of one, with runs_per_gpu above 1).
 
     'cuda' without a CUDA device fails here, before any data is read, rather
     than train on the CPU for hours.
@@ -105,7 +117,7 @@ def choose_device(setting: str, lock_dir=None) -> torch.device:
         )
     if setting == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
-    index = claim_gpu(torch.cuda.device_count(), lock_dir)
+    index = claim_gpu(torch.cuda.device_count(), lock_dir, runs_per_gpu=runs_per_gpu)
     torch.cuda.set_device(index)
     return torch.device("cuda", index)
 

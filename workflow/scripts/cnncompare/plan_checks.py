@@ -33,7 +33,6 @@ SNAKEMAKE_PATH_CHARS = "{}<>"
 DATA_DIR_FOLDERS = ("downloads", "logs")  # {data_dir}/downloads/..., {data_dir}/logs/...
 RESULTS_DIR_FOLDERS = ("runs", "checkpoints", "figures", "logs")
 WEIGHTS_DIR_FOLDERS = ("hub",)
-FIGURE_FOLDERS = ("comparison",)  # {results_dir}/figures/comparison/ beside figures/{model}/
 
 
 class PlanError(ValueError):
@@ -148,11 +147,6 @@ def _reserved_names(plan: Plan, raw: dict) -> list[str]:
         f"datasets.{name}: the name {name!r} is taken by the workflow's own folder {reserved[name]}; "
         f"rename the data set"
         for name in config["datasets"] if name in reserved
-    ]
-    problems += [
-        f"models.{name}: the name {name!r} is taken by the report's folder "
-        f"{{results_dir}}/figures/{name}/; rename the model"
-        for name in config["models"] if name in FIGURE_FOLDERS
     ]
     return problems
 

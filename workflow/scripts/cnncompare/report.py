@@ -12,6 +12,7 @@ partial_report.py.
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from cnncompare import figures, findings, labels, paper_table, tables, timing
 from cnncompare.fileio import atomic_path
 from cnncompare.report_data import read_rows, read_run_files
-from cnncompare.report_files import comparison_figure, run_figure
+from cnncompare.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
 from cnncompare.stats import describe, group_label, group_runs
 from cnncompare.runs import run_label
 
@@ -266,15 +267,20 @@ def render_page(page: dict, template_path) -> str:
     return env.get_template(template_path.name).render(**page)
 
 
-def figure_files(page: dict, figures_dir) -> dict[str, str]:
-    """{path: SVG} of the page's figures, for Snakemake's report (figures of a run that has none are skipped)."""
-    found = {comparison_figure(figures_dir, name): text for name, text in page["figures"].items()}
+def figure_files(page: dict, figures_dir) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The page's figures for Snakemake's report: ({path: SVG} of the comparison
+    figures, {folder: {path inside it: SVG}} of the runs' figures, one folder
+    per kind). A run that has no such figure is skipped."""
+    files = {comparison_figure(figures_dir, name): text for name, text in page["figures"].items()}
+    folders = {run_figures_dir(figures_dir, name): {} for name in RUN_FIGURES}
     for group in page["per_run"]:
         for section in group["runs"]:
-            for name in ("curves", "confusion"):
+            for name in RUN_FIGURES:
                 if section[name]:
-                    found[run_figure(figures_dir, section["row"], name)] = section[name]
-    return found
+                    folder = run_figures_dir(figures_dir, name)
+                    path = run_figure(figures_dir, section["row"], name)
+                    folders[folder][path[len(folder) + 1:]] = section[name]
+    return files, folders
 
 
 def write_files(texts: dict[str, str]) -> None:
@@ -282,6 +288,25 @@ def write_files(texts: dict[str, str]) -> None:
     for path, text in texts.items():
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
+
+
+def replace_folder(folder, texts: dict[str, str]) -> None:
+    """The folder's whole content written beside it, then swapped in: figures of
+    runs no longer planned leave with the old folder, and a failure while
+    writing leaves the old one as it was."""
+    folder = Path(folder)
+    fresh, old = folder.with_name(folder.name + ".new"), folder.with_name(folder.name + ".old")
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for relative, text in texts.items():
+        path = fresh / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    fresh.mkdir(parents=True, exist_ok=True)
+    if folder.exists():
+        folder.rename(old)
+    fresh.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def render(summary: list[dict], history: list[dict], run_files: list[dict], template_path, out_path,
@@ -292,8 +317,12 @@ def render(summary: list[dict], history: list[dict], run_files: list[dict], temp
     error or bad data raises before any file is touched."""
     page = build_page(summary, history, {f["label"]: f for f in run_files}, models, workflow, notice, banner)
     html = render_page(page, template_path)
-    files = figure_files(page, figures_dir) if figures_dir is not None else {}
-    write_files({**files, str(out_path): html})  # the report last, once its figures are in place
+    if figures_dir is not None:
+        files, folders = figure_files(page, figures_dir)
+        for folder, texts in folders.items():
+            replace_folder(folder, texts)
+        write_files(files)
+    write_files({str(out_path): html})  # the report last, once its figures are in place
     log.info("wrote %s (%d bytes, %d runs)", out_path, len(html.encode()), len(summary))
     return page
 

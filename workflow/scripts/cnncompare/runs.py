@@ -41,11 +41,6 @@ def tensorboard_dir(results_dir: str, run: dict) -> str:
     return f"{results_dir.rstrip('/')}/tensorboard/{run_label(run)}"
 
 
-def figure_dir(figures_dir: str, run: dict) -> str:
-    """A run's figures, model first, so Snakemake's report files each under its model."""
-    return f"{figures_dir}/{run['model']}/{run['dataset']}/{run['split']}/{seed_name(run['seed'])}"
-
-
 def grid_runs(compare: dict) -> list[dict]:
     """Every run of the compare grid, in the order of its lists."""
     return [

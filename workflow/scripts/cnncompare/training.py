@@ -380,7 +380,8 @@ def _exit_on_signal(signum, _frame):
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
               weights_label: str | None = None, checkpoint_path=None, checkpoint_root=None,
-              performance: dict | None = None, gpus_requested: int = 0, tensorboard_dir=None) -> dict:
+              performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int = 1,
+              tensorboard_dir=None) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
 
     With a tensorboard_dir, every epoch's losses, accuracies and learning rate
@@ -396,6 +397,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
 
     `gpus_requested` is the job's `gpu` resource: a job that asked for a GPU
     and runs on the CPU says so first in its log, and train.json records it.
+    `runs_per_gpu` (performance.runs_per_gpu) is how many jobs share one GPU.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -404,7 +406,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         signal.signal(signum, _exit_on_signal)
     torch.set_num_threads(max(1, threads))
     performance = performance or {}
-    device = choose_device(device_setting)
+    device = choose_device(device_setting, runs_per_gpu=runs_per_gpu)
     gpu_missing = warn_if_gpu_missing(device_setting, gpus_requested, device, "train_model")
     perf = Performance.resolve(performance, device)
     set_determinism(perf.deterministic, device)

@@ -1,0 +1,99 @@
+"""performance.runs_per_gpu: N training or evaluation jobs share one GPU, and
+--resources gpu=K keeps meaning K GPUs. Tested on the CPU with a pretended GPU
+count: the real rules, with cores to spare, so that only the GPU slots limit how
+many GPU jobs Snakemake runs at once (read from its own log, in order)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import planned_jobs, snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+GPU_RULES = ("train_model", "evaluate_model")
+
+
+def sharing_config(workdir, archive, runs_per_gpu: int | None) -> dict:
+    """Four runs (2 splits x 2 seeds) of one short epoch, one thread per job."""
+    config = tiny_config(workdir, archive)
+    config["models"]["custom_cnn"].update(epochs=1, warmup_epochs=0)
+    config["compare"]["seeds"] = [0, 1]
+    config["resources"] = {rule: {"threads": 1, "gpu": 1} for rule in GPU_RULES}
+    if runs_per_gpu is not None:
+        config["performance"] = {"runs_per_gpu": runs_per_gpu}
+    return config
+
+
+def most_gpu_jobs_at_once(log: str) -> int:
+    """The most train/evaluate jobs running at once, from Snakemake's log: a job
+    starts at its `rule ...:` block (its jobid a few lines below) and ends at
+    `Finished jobid: ...`. The scheduler frees a job's resources before it logs
+    the finish, so a job started in its place is always logged after it."""
+    running, most, starting = set(), 0, None
+    for line in log.splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):", line):
+            starting = match.group(1)
+        elif (match := re.match(r"^\s+jobid: (\d+)", line)) and starting:
+            if starting in GPU_RULES:
+                running.add(match.group(1))
+                most = max(most, len(running))
+            starting = None
+        elif match := re.match(r".*Finished jobid: (\d+) \(Rule: (\w+)\)", line):
+            running.discard(match.group(1))
+    return most
+
+
+def resources_of(log: str, rule: str) -> list[str]:
+    """The `resources:` line of each planned job of `rule` in a dry run."""
+    found = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log):
+        if block.startswith(f"rule {rule}:") and (match := re.search(r"^\s+resources: (.*)$", block, re.M)):
+            found.append(match.group(1))
+    return found
+
+
+@pytest.mark.parametrize("runs_per_gpu", [None, 1, 2])
+def test_the_plan_claims_gpu_slots_only_when_gpus_are_shared(tmp_path, cifar_archive, runs_per_gpu):
+    configfile = write_config(tmp_path / "config.yaml", sharing_config(tmp_path, cifar_archive, runs_per_gpu))
+    proc = snakemake(tmp_path, configfile, "--dry-run")
+    log = proc.stdout + proc.stderr
+    for rule in GPU_RULES:
+        lines = resources_of(log, rule)
+        assert len(lines) == 4, log[-3000:]
+        for line in lines:
+            assert "gpu=1" in line.split(", "), line
+            if runs_per_gpu == 2:
+                assert {"gpu_slot=1", "runs_per_gpu=2"} <= set(line.split(", ")), line
+            else:
+                assert "gpu_slot" not in line and "runs_per_gpu" not in line, line
+    said = "performance.runs_per_gpu: 2: up to 2 training or evaluation jobs at once on 1 GPU (--resources gpu=1)"
+    assert (said in log) == (runs_per_gpu == 2)
+
+
+@pytest.mark.parametrize("runs_per_gpu", [1, 2])
+def test_gpu_jobs_at_once_are_the_gpus_times_runs_per_gpu(tmp_path, cifar_archive, runs_per_gpu):
+    """One pretended GPU (--resources gpu=1) and 8 cores: N GPU jobs run at
+    once, never more; then changing N plans nothing (it is no setting of the runs)."""
+    config = sharing_config(tmp_path, cifar_archive, runs_per_gpu)
+    configfile = write_config(tmp_path / "config.yaml", config)
+    proc = snakemake(tmp_path, configfile, "--cores", "8", "--resources", "gpu=1")
+    log = proc.stdout + proc.stderr
+    assert len(re.findall(r"Finished jobid: \d+ \(Rule: train_model\)", log)) == 4
+    assert most_gpu_jobs_at_once(log) == runs_per_gpu, log[-4000:]
+
+    config["performance"] = {"runs_per_gpu": 3 - runs_per_gpu}
+    other = write_config(tmp_path / "other.yaml", config)
+    proc = snakemake(tmp_path, other, "--dry-run", "--cores", "8", "--resources", "gpu=1")
+    assert planned_jobs(proc.stdout + proc.stderr) == {}
+
+
+def test_without_a_gpu_count_sharing_says_it_does_nothing(tmp_path, cifar_archive):
+    """A cluster run gives Snakemake no --resources gpu: SLURM gives each job its own GPU."""
+    configfile = write_config(tmp_path / "config.yaml", sharing_config(tmp_path, cifar_archive, 4))
+    proc = snakemake(tmp_path, configfile, "--dry-run", "--resources", "mem_mb=100000")
+    log = proc.stdout + proc.stderr
+    assert "performance.runs_per_gpu: 4 has no effect without --resources gpu=K" in log
+    assert all("gpu=1" in line.split(", ") for line in resources_of(log, "train_model"))
