@@ -50,6 +50,8 @@ class Plan:
     config: dict  # resolved: defaults filled, ~ expanded, image sizes settled
     weights: dict[str, arch_facts.Weights] = field(default_factory=dict)  # pretrained models of the grid
     warnings: list[str] = field(default_factory=list)
+    # Swept blocks: {block: {"keys", "variants": {variant: its swept settings}}} (cnncompare.sweeps)
+    sweeps: dict[str, dict] = field(default_factory=dict)
 
 
 def make_plan(config: dict, command_line: dict | None = None, config_files=(), workflow_dir=None,
@@ -61,8 +63,9 @@ def make_plan(config: dict, command_line: dict | None = None, config_files=(), w
     the Snakefile and its config.yaml, workdir Snakemake's working directory
     (where it reads config.yaml).
     """
-    resolved, config_found = config_problems(config, command_line=command_line)
-    plan = Plan(config=resolved if resolved is not None else {})
+    sweeps: dict[str, dict] = {}
+    resolved, config_found = config_problems(config, command_line=command_line, sweeps=sweeps)
+    plan = Plan(config=resolved if resolved is not None else {}, sweeps=sweeps)
     problems = list(config_found)
     if resolved is not None:
         checks = (_paths, _reserved_names, _models, _image_folders, _planned_hours)
