@@ -111,7 +111,7 @@ def _axis_value(value):
 def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], entries: list[dict],
                        chosen: dict | None) -> list[dict]:
     """One figure per swept key: validation (solid) and test (dashed) accuracy against the key's value,
-    mean ± interval over seeds; with two keys one line per value of the other."""
+    mean over seeds with bars of its 95% interval; with two keys one line per value of the other."""
     found = []
     for key in keys:
         others = [k for k in keys if k != key]
@@ -139,7 +139,8 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
         xscale = Scale.fit(xs, 0, w, log=log, pad=0.08)
         ys = [e[s]["mean"] for e in entries for s in ("val", "test") if is_number(e[s]["mean"])]
         yscale = Scale.fit(ys, h, 0, pad=0.12)
-        xticks = None if numeric else list(range(len(categories)))
+        # Ticks at the swept values themselves while they are few (a grid); a random search gets the axis's own.
+        xticks = (xs if len(xs) <= 10 else None) if numeric else list(range(len(categories)))
         panel = Panel(left, top, w, h, xscale, yscale, title=f"{block} · {dataset} · {SPLIT_WORDS[split]}",
                       xlabel=f"{key}{' (log axis)' if log else ''}", ylabel="accuracy", yfmt=svgplot.percent,
                       xfmt=(svgplot.plain_number if numeric else (lambda t: categories[int(t)] if 0 <= t < len(
@@ -161,9 +162,6 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                     names = ", ".join(m["variant"] for m in members)
                     tips.append(f"{'validation' if stat == 'val' else 'test'} {pct(mean) if mean is not None else '–'}"
                                 f"{f' ± {half * 100:.1f}' if half else ''} ({names})")
-                panel.band(line_xs, [m - hf if m is not None and hf else None for m, hf in zip(means, halves)],
-                           [m + hf if m is not None and hf else None for m, hf in zip(means, halves)],
-                           color, opacity=0.08 if stat == "test" else 0.15)
                 panel.line(line_xs, means, color, dash=dash, tips=tips, label=f"{label} · {stat}")
                 for x, m, hf, t in zip(line_xs, means, halves, tips):
                     if m is not None:
