@@ -123,6 +123,15 @@ def test_a_bad_value_or_path_names_the_variant_and_the_key(sweep, block, expecte
     assert error.value.problems == expected
 
 
+def test_a_variant_may_not_take_the_name_of_another_block():
+    config = _config({"lr": [0.01, 0.02]})
+    config["models"]["custom_cnn.lr-0.01"] = {"arch": "custom_cnn"}
+    with pytest.raises(PlanError) as error:
+        make_plan(config)
+    assert error.value.problems == [
+        "models.custom_cnn.sweep: variant custom_cnn.lr-0.01 has the name of another model block; rename one"]
+
+
 def test_a_bad_sweep_fails_before_any_job(tmp_path):
     configfile = write_config(tmp_path / "config.yaml", {
         **_config({"lr": [0.01, -0.1], "batch_size": [32, 64]}), "results_dir": str(tmp_path / "results"),

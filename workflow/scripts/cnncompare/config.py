@@ -451,6 +451,9 @@ def _expand_sweeps(config: dict, schema: dict, command_line: dict) -> tuple[dict
                 for p in _model_problems(f"models.{vname}", variant)
                 if p.replace(f"models.{vname}", f"models.{name}") not in base_problems
             ]
+        taken = sorted(set(variants) & set(models))
+        problems += [f"models.{name}.sweep: variant {v} has the name of another model block; rename one"
+                     for v in taken]
         blocks.update(variants)
         expanded[name] = {"keys": sorted(block["sweep"]), "variants": {variant_name(name, v): v for v in settings}}
     config["models"] = blocks

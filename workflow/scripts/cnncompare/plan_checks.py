@@ -170,7 +170,7 @@ def _models(plan: Plan, raw: dict) -> list[str]:
         if not arch_facts.is_torchvision_arch(block["arch"]):
             # custom_cnn pools to a fixed 4x4 map, so the schema's minimum size is enough;
             # an unknown arch is told by cnncompare.config.
-            plan.warnings += _unused(name, block, raw)
+            _warn(plan, _unused(name, block, raw))
             continue
         weights = None
         if block["pretrained"]:
@@ -184,15 +184,37 @@ def _models(plan: Plan, raw: dict) -> list[str]:
             problems.append(f"models.{name}: {error}")
         else:
             problems += _image_size(name, block, raw, weights)
-        plan.warnings += _unused(name, block, raw)
+        _warn(plan, _unused(name, block, raw))
     return problems
 
 
+def _warn(plan: Plan, warnings: list[str]) -> None:
+    """Each warning once: the variants of a sweep share their block's."""
+    plan.warnings += [w for w in warnings if w not in plan.warnings]
+
+
 def _written(raw: dict, name: str) -> dict:
-    """The keys of a model block that the user's config files and --config gave."""
+    """The keys of a model block that the user's config files and --config gave;
+    for a variant of a sweep, its block's keys and the keys it sweeps."""
     models = raw.get("models") if isinstance(raw, dict) else None
-    block = models.get(name) if isinstance(models, dict) else None
+    if not isinstance(models, dict):
+        return {}
+    block = models.get(name)
+    if block is None:  # a variant: named after its block, then its swept values
+        swept = [b for b in models if name.startswith(f"{b}.") and isinstance(models[b], dict)
+                 and isinstance(models[b].get("sweep"), dict)]
+        if swept:
+            block = max(swept, key=len)
+            block = {**models[block], **{key.split(".")[0]: True for key in models[block]["sweep"]}}
     return block if isinstance(block, dict) else {}
+
+
+def _block_name(raw: dict, name: str) -> str:
+    """The block a variant of a sweep comes from (a model's own name otherwise)."""
+    models = raw.get("models") if isinstance(raw, dict) else None
+    if not isinstance(models, dict) or name in models:
+        return name
+    return max((b for b in models if name.startswith(f"{b}.")), key=len, default=name)
 
 
 def _image_size(name: str, block: dict, raw: dict, weights) -> list[str]:
@@ -243,6 +265,7 @@ def _size_reason(arch: str, keep_blocks, smallest: int, largest) -> str:
 def _unused(name: str, block: dict, raw: dict) -> list[str]:
     """Warnings for keys the user wrote that take no effect (defaults are not told)."""
     written = _written(raw, name)
+    name = _block_name(raw, name)
     return [
         f"models.{name}.{key} has no effect: {reason}"
         for key, reason in sorted(unused_settings(block).items()) if key in written
