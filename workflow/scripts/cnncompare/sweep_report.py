@@ -14,6 +14,8 @@ plan (cnncompare.sweeps); summary.csv is not changed by sweeps.
 
 from __future__ import annotations
 
+import math
+
 from cnncompare import svgplot
 from cnncompare.figures import pct
 from cnncompare.stats import is_number, mean_interval
@@ -87,18 +89,19 @@ def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> t
 
 
 def _is_log_spaced(values: list[float]) -> bool:
-    """Positive values spread over a factor of 10 or more, or evenly spaced in log rather than linearly."""
-    if len(values) < 2 or not all(is_number(v) and v > 0 for v in values):
+    """Positive values spread over a factor of 3 or more whose median sits nearer their geometric
+    middle than their arithmetic one: a grid such as 0.005, 0.02, 0.08, or log-uniform draws
+    (uniform draws from 0.0 to 0.5 stay on a linear axis)."""
+    if len(values) < 3 or not all(is_number(v) and v > 0 for v in values):
         return False
     lo, hi = min(values), max(values)
-    if hi / lo >= 10:
-        return True
-    ordered = sorted(set(values))
-    if len(ordered) < 3:
+    if hi / lo < 3:
         return False
-    ratios = [b / a for a, b in zip(ordered, ordered[1:])]
-    diffs = [b - a for a, b in zip(ordered, ordered[1:])]
-    return max(ratios) / min(ratios) < max(diffs) / min(diffs)
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    geometric, arithmetic = math.sqrt(lo * hi), (lo + hi) / 2
+    return abs(math.log(median / geometric)) < abs(math.log(median / arithmetic))
 
 
 def _axis_value(value):
@@ -134,6 +137,8 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
             other = value_text(e["settings"][others[0]]) if line_of else ""
             label = line_of.get(other, "all variants" if not others else f"mean over {', '.join(others)}")
             groups.setdefault(label, {}).setdefault(x_of(e["settings"][key]), []).append(e)
+        # A random search draws a new value for each variant: its points are not joined into lines.
+        connect = not others or bool(line_of) or len({x_of(e["settings"][key]) for e in entries}) * 2 <= len(entries)
         w, h, left, top = 330, 210, 56, 30
         xs = sorted({x for g in groups.values() for x in g})
         xscale = Scale.fit(xs, 0, w, log=log, pad=0.08)
@@ -146,7 +151,8 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                       xfmt=(svgplot.plain_number if numeric else (lambda t: categories[int(t)] if 0 <= t < len(
                           categories) else "")), xticks=xticks,
                       group={"data-dataset": dataset, "data-split": split})
-        legend_entries = [LegendEntry("validation", "#444"), LegendEntry("test", "#444", dash="5,3")]
+        legend_entries = ([LegendEntry("validation", "#444"), LegendEntry("test", "#444", dash="5,3")] if connect
+                          else [LegendEntry("validation", VAL, kind="point"), LegendEntry("test", TEST, kind="point")])
         for i, (label, by_x) in enumerate(groups.items()):
             color = LINE_COLORS[i % len(LINE_COLORS)] if len(groups) > 1 else VAL
             line_xs = sorted(by_x)
@@ -159,14 +165,17 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                     half = members[0][stat]["half"] if len(members) == 1 else None
                     means.append(mean)
                     halves.append(half)
-                    names = ", ".join(m["variant"] for m in members)
+                    names = ", ".join(m["variant"] for m in members[:3]) + (
+                        f" and {len(members) - 3} more" if len(members) > 3 else "")
                     tips.append(f"{'validation' if stat == 'val' else 'test'} {pct(mean) if mean is not None else '–'}"
                                 f"{f' ± {half * 100:.1f}' if half else ''} ({names})")
-                panel.line(line_xs, means, color, dash=dash, tips=tips, label=f"{label} · {stat}")
+                if connect:
+                    panel.line(line_xs, means, color, dash=dash, tips=tips, label=f"{label} · {stat}")
                 for x, m, hf, t in zip(line_xs, means, halves, tips):
                     if m is not None:
-                        panel.point(x, m, color, t, yerr=hf, r=2.5)
-            if len(groups) > 1:
+                        panel.point(x, m, color if connect else (VAL if stat == "val" else TEST), t, yerr=hf,
+                                    r=2.5 if connect else 3.5)
+            if len(groups) > 1 and connect:
                 legend_entries.append(LegendEntry(label, color))
         if chosen is not None:
             cx = x_of(chosen["settings"][key])
