@@ -170,8 +170,7 @@ class Browser:
     def screenshot(self, path, width: int = 1280, height: int = 900, scale: float = 1.0, top: float = 0) -> bytes:
         """A PNG of `width` x `height` CSS pixels of the page from `top` down, scaled by `scale`."""
         clip = {"x": 0, "y": top, "width": width, "height": height, "scale": scale}
-        data = base64.b64decode(self.call("Page.captureScreenshot", format="png", clip=clip,
-                                          captureBeyondViewport=top > 0)["data"])
+        data = base64.b64decode(self.call("Page.captureScreenshot", format="png", clip=clip)["data"])
         Path(path).write_bytes(data)
         return data
 
@@ -219,10 +218,12 @@ def main(page: str, out: str, selector: str | None = None, width: int = 1280, he
     with Browser() as browser:
         browser.open(Path(page).resolve().as_uri(), width=width, height=height)
         top = 0
-        if selector:
-            top = browser.evaluate(f"document.querySelector({json.dumps(selector)}).getBoundingClientRect().top"
-                                   " + window.scrollY")
-        browser.screenshot(out, width, height, scale, top=max(0, top - 8) if selector else 0)
+        if selector:  # scrolled there as a reader would be: the element just below the sticky toolbar
+            top = browser.evaluate(f"(() => {{ const bar = document.querySelector('#toolbar'); "
+                                   f"window.scrollTo(0, document.querySelector({json.dumps(selector)})"
+                                   f".getBoundingClientRect().top - (bar ? bar.offsetHeight : 0) - 8); "
+                                   f"return window.scrollY; }})()")
+        browser.screenshot(out, width, height, scale, top=top)
         if browser.console_errors():
             print("console errors:", browser.console_errors(), file=sys.stderr)
     print(f"{out}: {Path(out).stat().st_size} bytes")
