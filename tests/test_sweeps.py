@@ -289,3 +289,21 @@ def test_a_hundred_variants_stay_readable(tmp_path):
     assert len(re.findall(r"<svg xmlns", section)) == 1  # one figure per swept key, not per variant
     assert "(log axis)" in section
     assert ".sweep-table { max-height: 24rem; overflow-y: auto; }" in html
+
+
+def test_with_two_keys_each_figure_draws_one_line_per_value_of_the_other():
+    from cnncompare.stats import mean_interval
+    from cnncompare.sweep_report import sensitivity_figure
+
+    entries = [{"variant": f"m.batch_size-{b}.lr-{lr}", "settings": {"batch_size": b, "lr": lr},
+                "val": mean_interval([0.8 + lr, 0.81 + lr]), "test": mean_interval([0.79 + lr, 0.8 + lr]), "n": 2,
+                "runs": 2} for b in (64, 128) for lr in (0.005, 0.02, 0.08)]
+    figures = {f["key"]: f for f in sensitivity_figure("m", "digits", "three", ["batch_size", "lr"], entries,
+                                                       {**entries[2], "split": "three"})}
+    assert figures["lr"]["log"] and not figures["batch_size"]["log"]
+    labels = re.findall(r'class="line"[^>]*data-label="([^"]+)"', figures["lr"]["svg"])
+    assert sorted(labels) == ["batch_size = 128 · test", "batch_size = 128 · val", "batch_size = 64 · test",
+                              "batch_size = 64 · val"]
+    assert sorted(re.findall(r'class="line"[^>]*data-label="([^"]+)"', figures["batch_size"]["svg"])) == sorted(
+        f"lr = {lr} · {s}" for lr in (0.005, 0.02, 0.08) for s in ("test", "val"))
+    assert "<title>chosen: m.batch_size-64.lr-0.08</title>" in figures["lr"]["svg"]
