@@ -3,8 +3,10 @@
 4), so no websocket library and no port are needed.
 
     python tests/chromium.py results/demo/report.html docs/report-demo.png
+    python tests/chromium.py results/sweep/report.html docs/report-sweep.png '#sweeps'
 
-opens a page and writes a screenshot of its first screen (how docs/report-demo.png is made).
+opens a page and writes a screenshot of its first screen (how docs/report-demo.png is made), or
+of a screen from the top of the element a CSS selector names.
 """
 
 from __future__ import annotations
@@ -165,9 +167,9 @@ class Browser:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def screenshot(self, path, width: int = 1280, height: int = 900, scale: float = 1.0) -> bytes:
-        """A PNG of the page's top `width` x `height` CSS pixels, scaled by `scale`."""
-        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": scale}
+    def screenshot(self, path, width: int = 1280, height: int = 900, scale: float = 1.0, top: float = 0) -> bytes:
+        """A PNG of `width` x `height` CSS pixels of the page from `top` down, scaled by `scale`."""
+        clip = {"x": 0, "y": top, "width": width, "height": height, "scale": scale}
         data = base64.b64decode(self.call("Page.captureScreenshot", format="png", clip=clip)["data"])
         Path(path).write_bytes(data)
         return data
@@ -209,15 +211,23 @@ class Browser:
         self.close()
 
 
-def main(page: str, out: str, width: int = 1280, height: int = 900, scale: float = 0.75) -> None:
-    """A screenshot of the page's first screen in a 1280 x 900 window, at 3/4 size."""
+def main(page: str, out: str, selector: str | None = None, width: int = 1280, height: int = 900,
+         scale: float = 0.75) -> None:
+    """A screenshot of the page's first screen in a 1280 x 900 window, at 3/4 size (or of one
+    screen from the top of the element `selector` names)."""
     with Browser() as browser:
         browser.open(Path(page).resolve().as_uri(), width=width, height=height)
-        browser.screenshot(out, width, height, scale)
+        top = 0
+        if selector:  # scrolled there as a reader would be: the element just below the sticky toolbar
+            top = browser.evaluate(f"(() => {{ const bar = document.querySelector('#toolbar'); "
+                                   f"window.scrollTo(0, document.querySelector({json.dumps(selector)})"
+                                   f".getBoundingClientRect().top - (bar ? bar.offsetHeight : 0) - 8); "
+                                   f"return window.scrollY; }})()")
+        browser.screenshot(out, width, height, scale, top=top)
         if browser.console_errors():
             print("console errors:", browser.console_errors(), file=sys.stderr)
     print(f"{out}: {Path(out).stat().st_size} bytes")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

@@ -30,6 +30,7 @@ from cnncompare.runs import (
     tensorboard_dir,
 )
 from cnncompare.sizing import job_limits
+from cnncompare.sweeps import run_count_line
 from cnncompare.report_files import (
     COMPARISON_FIGURES,
     comparison_figure,
@@ -50,6 +51,7 @@ except PlanError as error:
 CFG = PLAN.config
 for warning in PLAN.warnings:
     print(f"cnncompare: warning: {warning}", file=sys.stderr)
+print(f"cnncompare: {run_count_line(CFG['compare'], PLAN.sweeps)}", file=sys.stderr)
 
 DATA = CFG["data_dir"].rstrip("/")
 RESULTS = CFG["results_dir"].rstrip("/")
@@ -212,10 +214,24 @@ def model_params(wildcards):
     return MODEL_PARAMS[wildcards.model]
 
 
+# Each variant of a swept block: the block and the variant's swept settings.
+SWEPT = {
+    variant: {"block": block, "keys": entry["keys"], "settings": settings}
+    for block, entry in PLAN.sweeps.items()
+    for variant, settings in entry["variants"].items()
+}
+
+
 def model_texts():
-    """What the report says of each model beyond its runs: description and reference figures."""
+    """What the report says of each model beyond its runs: description and
+    reference figures, and for a variant of a sweep its block and settings."""
     return {
-        name: key_sorted({k: CFG["models"][name][k] for k in REPORT_ONLY_KEYS})
+        name: key_sorted(
+            {
+                **{k: CFG["models"][name][k] for k in REPORT_ONLY_KEYS},
+                **({"sweep": SWEPT[name]} if name in SWEPT else {}),
+            }
+        )
         for name in sorted(CFG["compare"]["models"])
     }
 

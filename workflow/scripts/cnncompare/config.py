@@ -22,6 +22,7 @@ import yaml
 
 from cnncompare.arch_facts import unknown_arch_hint
 from cnncompare.archs import CUSTOM_ARCHS, is_known_arch
+from cnncompare.sweeps import SweepError, sweep_settings, variant_block, variant_name
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -54,10 +55,15 @@ def resolve_config(config: dict, schema: dict | None = None, command_line: dict 
     return resolved
 
 
-def config_problems(config: dict, schema: dict | None = None,
-                    command_line: dict | None = None) -> tuple[dict | None, list[str]]:
+def config_problems(config: dict, schema: dict | None = None, command_line: dict | None = None,
+                    sweeps: dict | None = None) -> tuple[dict | None, list[str]]:
     """(completed copy of `config`, every problem found in it); the copy is None
-    only when the config is not a mapping at all."""
+    only when the config is not a mapping at all.
+
+    Swept model blocks are expanded in the copy: each variant is a model block
+    of its own, and compare.models names the variants in place of the block.
+    Given a dict as `sweeps`, it receives {block: {"keys", "variants": {variant:
+    its swept settings}}}."""
     schema = schema if schema is not None else load_schema()
     resolved = copy.deepcopy(config)
     if not isinstance(resolved, dict):
@@ -74,6 +80,10 @@ def config_problems(config: dict, schema: dict | None = None,
         f"{_key_path(path)}: {value} is not a finite number" for path, value in nonfinite.items()
     ]
     problems = format_problems + nonfinite_problems + schema_errors + _semantic_problems(resolved)
+    expanded, sweep_problems = _expand_sweeps(resolved, schema, command_line or {})
+    if sweeps is not None:
+        sweeps.update(expanded)
+    problems += sweep_problems + _run_count_problems(resolved, expanded)
     return resolved, problems
 
 
@@ -401,6 +411,77 @@ def _model_problems(where: str, block: dict) -> list[str]:
             f"would never come down from its peak"
         )
     return problems
+
+
+# --- sweeps: one block, many variants ---------------------------------------------------
+
+
+def _expand_sweeps(config: dict, schema: dict, command_line: dict) -> tuple[dict, list[str]]:
+    """Replace each swept block by its variants, in models and in compare.models;
+    each variant is checked like any block, its problems naming the variant and
+    the key. Returns (what was expanded, problems)."""
+    models = config.get("models")
+    if not isinstance(models, dict) or not any(isinstance(b, dict) and "sweep" in b for b in models.values()):
+        return {}, []
+    model_schema = schema["$defs"]["model"]
+    validator = _Validator({"$defs": schema["$defs"], "$ref": "#/$defs/model"})
+    expanded, problems, blocks = {}, [], {}
+    for name, block in models.items():
+        if not (isinstance(block, dict) and "sweep" in block):
+            blocks[name] = block
+            continue
+        try:
+            settings = sweep_settings(name, block, model_schema, schema)
+        except SweepError as error:
+            problems.append(str(error))
+            blocks[name] = variant_block(block, {})  # keeps later checks quiet about the sweep keys
+            continue
+        base_problems = set(_model_problems(f"models.{name}", block))
+        variants = {}
+        for values in settings:
+            vname = variant_name(name, values)
+            variant = variants[vname] = variant_block(block, values)
+            swept = [tuple(k.split(".")) for k in values]
+            for error in validator.iter_errors(variant):
+                path = tuple(map(str, error.absolute_path))
+                if any(path[:len(k)] == k or k[:len(path)] == path for k in swept):
+                    problems.append(f"models.{name}.sweep: variant {vname}: {_describe(error, {})}")
+            problems += [
+                f"models.{name}.sweep: variant {vname}: {p.removeprefix(f'models.{vname}.')}"
+                for p in _model_problems(f"models.{vname}", variant)
+                if p.replace(f"models.{vname}", f"models.{name}") not in base_problems
+            ]
+        taken = sorted(set(variants) & set(models))
+        problems += [f"models.{name}.sweep: variant {v} has the name of another model block; rename one"
+                     for v in taken]
+        blocks.update(variants)
+        expanded[name] = {"keys": sorted(block["sweep"]), "variants": {variant_name(name, v): v for v in settings}}
+    config["models"] = blocks
+    compare = config.get("compare")
+    if isinstance(compare, dict) and isinstance(compare.get("models"), list):
+        compare["models"] = [v for m in compare["models"]
+                             for v in (expanded[m]["variants"] if m in expanded else [m])]
+    return expanded, problems
+
+
+def _run_count_problems(config: dict, expanded: dict) -> list[str]:
+    """A grid over compare.max_runs (a sweep of 4 keys of 10 values is 10,000 runs) is refused."""
+    compare = _mapping(config.get("compare"))
+    lists = [compare.get(k) for k in ("datasets", "splits", "models", "seeds")]
+    bound = compare.get("max_runs")
+    if not all(isinstance(v, list) for v in lists) or not isinstance(bound, int):
+        return []
+    d, s, m, n = map(len, lists)
+    runs = d * s * m * n
+    if runs <= bound:
+        return []
+    swept = ", ".join(f"models.{b} sweeps {len(e['variants'])} variants" for b, e in expanded.items()
+                      if set(e["variants"]) & set(compare["models"]))
+    return [
+        f"compare.max_runs: the grid holds {runs:,} runs ({d} data sets x {s} splits x {m} models and "
+        f"variants x {n} seeds{'; ' + swept if swept else ''}), over compare.max_runs ({bound:,}); "
+        f"make it smaller, or raise compare.max_runs if you mean it"
+    ]
 
 
 # --- what jobs receive ---------------------------------------------------------

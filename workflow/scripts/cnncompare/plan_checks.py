@@ -49,6 +49,8 @@ class Plan:
     config: dict  # resolved: defaults filled, ~ expanded, image sizes settled
     weights: dict[str, arch_facts.Weights] = field(default_factory=dict)  # pretrained models of the grid
     warnings: list[str] = field(default_factory=list)
+    # Swept blocks: {block: {"keys", "variants": {variant: its swept settings}}} (cnncompare.sweeps)
+    sweeps: dict[str, dict] = field(default_factory=dict)
 
 
 def make_plan(config: dict, command_line: dict | None = None, config_files=(), workflow_dir=None,
@@ -60,8 +62,9 @@ def make_plan(config: dict, command_line: dict | None = None, config_files=(), w
     the Snakefile and its config.yaml, workdir Snakemake's working directory
     (where it reads config.yaml).
     """
-    resolved, config_found = config_problems(config, command_line=command_line)
-    plan = Plan(config=resolved if resolved is not None else {})
+    sweeps: dict[str, dict] = {}
+    resolved, config_found = config_problems(config, command_line=command_line, sweeps=sweeps)
+    plan = Plan(config=resolved if resolved is not None else {}, sweeps=sweeps)
     problems = list(config_found)
     if resolved is not None:
         checks = (_paths, _reserved_names, _models, _image_folders, _planned_hours)
@@ -161,7 +164,7 @@ def _models(plan: Plan, raw: dict) -> list[str]:
         if not arch_facts.is_torchvision_arch(block["arch"]):
             # custom_cnn pools to a fixed 4x4 map, so the schema's minimum size is enough;
             # an unknown arch is told by cnncompare.config.
-            plan.warnings += _unused(name, block, raw)
+            _warn(plan, _unused(name, block, raw))
             continue
         weights = None
         if block["pretrained"]:
@@ -175,15 +178,37 @@ def _models(plan: Plan, raw: dict) -> list[str]:
             problems.append(f"models.{name}: {error}")
         else:
             problems += _image_size(name, block, raw, weights)
-        plan.warnings += _unused(name, block, raw)
+        _warn(plan, _unused(name, block, raw))
     return problems
 
 
+def _warn(plan: Plan, warnings: list[str]) -> None:
+    """Each warning once: the variants of a sweep share their block's."""
+    plan.warnings += [w for w in warnings if w not in plan.warnings]
+
+
 def _written(raw: dict, name: str) -> dict:
-    """The keys of a model block that the user's config files and --config gave."""
+    """The keys of a model block that the user's config files and --config gave;
+    for a variant of a sweep, its block's keys and the keys it sweeps."""
     models = raw.get("models") if isinstance(raw, dict) else None
-    block = models.get(name) if isinstance(models, dict) else None
+    if not isinstance(models, dict):
+        return {}
+    block = models.get(name)
+    if block is None:  # a variant: named after its block, then its swept values
+        swept = [b for b in models if name.startswith(f"{b}.") and isinstance(models[b], dict)
+                 and isinstance(models[b].get("sweep"), dict)]
+        if swept:
+            block = max(swept, key=len)
+            block = {**models[block], **{key.split(".")[0]: True for key in models[block]["sweep"]}}
     return block if isinstance(block, dict) else {}
+
+
+def _block_name(raw: dict, name: str) -> str:
+    """The block a variant of a sweep comes from (a model's own name otherwise)."""
+    models = raw.get("models") if isinstance(raw, dict) else None
+    if not isinstance(models, dict) or name in models:
+        return name
+    return max((b for b in models if name.startswith(f"{b}.")), key=len, default=name)
 
 
 def _image_size(name: str, block: dict, raw: dict, weights) -> list[str]:
@@ -234,6 +259,7 @@ def _size_reason(arch: str, keep_blocks, smallest: int, largest) -> str:
 def _unused(name: str, block: dict, raw: dict) -> list[str]:
     """Warnings for keys the user wrote that take no effect (defaults are not told)."""
     written = _written(raw, name)
+    name = _block_name(raw, name)
     return [
         f"models.{name}.{key} has no effect: {reason}"
         for key, reason in sorted(unused_settings(block).items()) if key in written

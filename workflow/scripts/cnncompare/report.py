@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from cnncompare import figures, findings, labels, paper_table, tables, timing
+from cnncompare import figures, findings, labels, paper_table, sweep_report, tables, timing
 from cnncompare.fileio import atomic_path
 from cnncompare.report_data import read_rows, read_run_files
 from cnncompare.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
@@ -226,6 +226,9 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
     colors = figures.model_colors([r["model"] for r in rows])
     several_seeds = tables.has_several_seeds(rows)
     results = paper_table.results_table(rows, {m: (b or {}).get("reference") or {} for m, b in models.items()})
+    sweeps = sweep_report.sweep_section(rows, models)
+    # The overview and the best-model table rank each swept block by its chosen variant only.
+    ranked = sweep_report.chosen_rows(rows, sweeps)
     return {
         "banner": banner or None,
         "notice": notice,
@@ -236,9 +239,10 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
             "splits": [s for s in ("three", "two") if any(r["split"] == s for r in rows)],
             "models": [{"name": m, "color": c} for m, c in colors.items()],
         },
-        "overview": findings.overview(rows),
+        "overview": findings.overview(ranked),
         "results": results,
-        "best": findings.best_per_setting(rows),
+        "best": findings.best_per_setting(ranked),
+        "sweeps": sweeps,
         "datasets": tables.dataset_tables(rows, run_files),
         "models": model_table(rows, models, colors),
         "figures": comparison_figures(rows, history_of, colors),
