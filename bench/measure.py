@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import platform
 import sys
@@ -212,10 +213,12 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
 # --- inference: evaluation's figures against a plain timing loop ---------------------------
 
 
-def inference(block: dict, device: torch.device, perf: Performance, budget_s: float = 1.0) -> dict:
+def inference(block: dict, device: torch.device, perf: Performance, budget_s: float = 1.0, repeats: int = 2) -> dict:
     """What evaluate_model records of a model (cnncompare/inference_cost.py: GMACs,
     images/s at the evaluation batch size, single-image latency) beside a plain
-    loop timing `model(x)` on a float batch made beforehand, as many passes."""
+    loop timing `model(x)` on a float batch made beforehand, as many passes.
+    Each is measured `repeats` times, in turn, and the best kept (a busy moment
+    of the machine only ever slows a measurement down)."""
     import statistics
     import time
 
@@ -225,8 +228,6 @@ def inference(block: dict, device: torch.device, perf: Performance, budget_s: fl
     model, forward = make_model(block, device, perf)
     images, _ = synthetic_cifar(batch)
     images_u8 = torch.from_numpy(images).to(device)
-    ours = inference_cost.measure(model, images_u8, size, batch, perf, forward, budget_s=budget_s)
-    passes = ours["inference_measured"]["throughput_passes"]
 
     def plain_pass(x) -> float:
         synchronize(device)
@@ -236,20 +237,25 @@ def inference(block: dict, device: torch.device, perf: Performance, budget_s: fl
         synchronize(device)
         return time.perf_counter() - start
 
-    model.eval()
     # Float images at the data's 32 px in NHWC memory, the layout evaluation's images have.
     x = torch.rand(batch, 32, 32, 3, device=device).permute(0, 3, 1, 2)
-    plain_pass(x)  # warm-up
-    seconds = sum(plain_pass(x) for _ in range(passes))
-    one = x[:1]
-    for _ in range(inference_cost.LATENCY_WARMUP):
-        plain_pass(one)
-    latency = statistics.median(plain_pass(one) for _ in range(inference_cost.LATENCY_PASSES))
+    best = {"images_per_s": 0.0, "plain_images_per_s": 0.0, "latency_ms": math.inf, "plain_latency_ms": math.inf}
+    for _ in range(repeats):
+        ours = inference_cost.measure(model, images_u8, size, batch, perf, forward, budget_s=budget_s)
+        passes = ours["inference_measured"]["throughput_passes"]
+        model.eval()
+        plain_pass(x)  # warm-up
+        seconds = sum(plain_pass(x) for _ in range(passes))
+        for _ in range(inference_cost.LATENCY_WARMUP):
+            plain_pass(x[:1])
+        latency = statistics.median(plain_pass(x[:1]) for _ in range(inference_cost.LATENCY_PASSES))
+        best["images_per_s"] = max(best["images_per_s"], ours["inference_images_per_second"])
+        best["plain_images_per_s"] = max(best["plain_images_per_s"], passes * batch / seconds)
+        best["latency_ms"] = min(best["latency_ms"], ours["latency_ms"])
+        best["plain_latency_ms"] = min(best["plain_latency_ms"], latency * 1000)
     return {
-        "px": size, "gmacs": ours["gmacs"], "batch": batch, "passes": passes,
-        "images_per_s": ours["inference_images_per_second"], "plain_images_per_s": passes * batch / seconds,
-        "ratio": ours["inference_images_per_second"] / (passes * batch / seconds),
-        "latency_ms": ours["latency_ms"], "plain_latency_ms": latency * 1000,
+        "px": size, "gmacs": ours["gmacs"], "batch": batch, "repeats": repeats, **best,
+        "ratio": best["images_per_s"] / best["plain_images_per_s"],
     }
 
 

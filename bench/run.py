@@ -14,7 +14,8 @@
 - inference (not in the default set): the study models' cost of inference as
   evaluate_model records it (GMACs, images/s at the evaluation batch size,
   single-image latency), each beside a plain timing loop over the same
-  passes; and our multiply-add count of ResNet50 at 224 px beside torchvision's.
+  passes, best of two in turn; and our multiply-add count of ResNet50 at
+  224 px beside torchvision's.
 
 Targets (issues 6, 14 and 15, on 2 cores): pipeline ratio >= 4, train_loop ratio
 >= 0.95, no-op re-run of the 200-run grid < 5 s, of the 1,000-run grid < 10 s; an
@@ -106,7 +107,7 @@ def bench_inference(device) -> dict:
     perf = Performance.resolve({}, device)
     rows = [{"model": name, **measure.inference(block, device, perf)} for name, block in blocks.items()]
     print(f"\ninference (evaluate_model's figures, {perf.describe()['precision']}; plain: model(x) on a float "
-          "batch made beforehand, as many passes):")
+          "batch made beforehand, as many passes; best of 2):")
     measure.print_table(rows, list(rows[0]))
     check = measure.torchvision_gmacs_check()
     check["ratio"] = check["ours_gmacs"] / check["torchvision_gmacs"]
