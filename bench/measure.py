@@ -302,8 +302,17 @@ def tensorboard_epochs(block: dict, images: np.ndarray, labels: np.ndarray, val_
     for i in range(repeats):
         best["without"] = min(best["without"], run(None))
         best["with"] = min(best["with"], run(LiveCurves(folder / f"run{i}")))
+    # The writer alone, free of the epochs' noise: one history row written and flushed, 200 times.
+    alone = LiveCurves(folder / "alone")
+    alone.start(1)
+    row = {"train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "lr": 0.1}
+    clock = Stopwatch(torch.device("cpu")).start()
+    for epoch in range(1, 201):
+        alone.epoch({**row, "epoch": epoch})
+    writer_ms = clock.seconds() / 200 * 1000
+    alone.close()
     return {
         "train_images": len(labels) - val_size, "val_images": val_size, "epochs": epochs,
         "without_s_per_epoch": best["without"], "with_s_per_epoch": best["with"],
-        "ratio": best["with"] / best["without"],
+        "ratio": best["with"] / best["without"], "writer_ms_per_epoch": writer_ms,
     }
