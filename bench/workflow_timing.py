@@ -6,6 +6,7 @@ and no-op re-run of a 200-run grid (the default config with 25 seeds) and of a
 from __future__ import annotations
 
 import csv
+import math
 import re
 import subprocess
 import sys
@@ -68,26 +69,35 @@ def seeds_config(seeds: int = 25) -> dict:
     return {"compare": {"seeds": list(range(seeds))}}
 
 
-def many_runs_config(models: int = 250, seeds: int = 2) -> dict:
-    """The 1,000-run grid: `models` small custom_cnn blocks that differ in learning
-    rate, x 2 splits x `seeds` seeds. The one place that says what the large grid
-    is: a `sweep:` block can replace these explicit blocks here."""
-    blocks = {
-        f"cnn_{i:03d}": {"arch": "custom_cnn", "epochs": 20, "lr": round(0.001 * (i + 1), 6)}
-        for i in range(models)
-    }
+def many_runs_config(lrs: int = 25, batch_sizes: int = 10, seeds: int = 2) -> dict:
+    """The 1,000-run grid, as a user writes it: one custom_cnn block swept over
+    `lrs` learning rates x `batch_sizes` batch sizes (250 variants), x 2 splits x
+    `seeds` seeds, with compare.max_runs raised to hold it."""
+    sweep = {"lr": [round(0.001 * (i + 1), 6) for i in range(lrs)],
+             "batch_size": [16 * (i + 1) for i in range(batch_sizes)]}
     return {
-        "models": blocks,
-        "compare": {"datasets": ["cifar10"], "splits": ["two", "three"], "models": list(blocks),
-                    "seeds": list(range(seeds))},
+        "models": {"cnn": {"arch": "custom_cnn", "epochs": 20, "sweep": sweep}},
+        "compare": {"datasets": ["cifar10"], "splits": ["two", "three"], "models": ["cnn"],
+                    "seeds": list(range(seeds)), "max_runs": 1000},
     }
+
+
+def model_count(models: dict, name: str) -> int:
+    """How many models a block of the compare grid stands for: a swept block's
+    grid of variants (or its sweep_samples), else 1."""
+    block = models.get(name, {})
+    if "sweep_samples" in block:
+        return block["sweep_samples"]
+    return math.prod(len(values) for values in block.get("sweep", {}).values())
 
 
 def grid_runs(overrides: dict) -> int:
     """The number of runs of a config's compare grid (over the default config's lists)."""
-    default = yaml.safe_load((REPO / "config.yaml").read_text())["compare"]
-    compare = {**default, **overrides.get("compare", {})}
-    return len(compare["datasets"]) * len(compare["splits"]) * len(compare["models"]) * len(compare["seeds"])
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
+    compare = {**default["compare"], **overrides.get("compare", {})}
+    models = {**default["models"], **overrides.get("models", {})}
+    variants = sum(model_count(models, name) for name in compare["models"])
+    return len(compare["datasets"]) * len(compare["splits"]) * variants * len(compare["seeds"])
 
 
 def grid(workdir: Path, overrides: dict | None = None, repeats: int = 3) -> dict:

@@ -1,4 +1,4 @@
-"""A 1,000-run grid (bench/workflow_timing.many_runs_config, the one `make bench`
+"""A 1,000-run sweep (bench/workflow_timing.many_runs_config, the one `make bench`
 times) plans every job, and render_report's outputs do not grow with the runs:
 a file per run among one job's outputs made every invocation, a no-op
 included, slow in the number of runs (91 s for this grid's no-op). The times
