@@ -76,9 +76,9 @@ def bench_train_loop(device) -> list[dict]:
 
 def bench_tensorboard(device, scratch: Path, train_images: int = 512, val_images: int = 256) -> dict:
     # Small epochs: the writer's fixed cost per epoch weighs most there (the worst case).
-    block = {**measure.study_blocks(["custom_cnn"])["custom_cnn"], "epochs": 2}
+    block = {**measure.study_blocks(["custom_cnn"])["custom_cnn"], "epochs": 3}
     images, labels = measure.synthetic_cifar(train_images + val_images)
-    row = measure.tensorboard_epochs(block, images, labels, val_images, device, scratch, repeats=2)
+    row = measure.tensorboard_epochs(block, images, labels, val_images, device, scratch, repeats=5)
     row["target"] = f"<= {TARGETS['tensorboard']}"
     row["verdict"] = verdict(row["ratio"] <= TARGETS["tensorboard"])
     print(f"\ntensorboard (custom_cnn, {train_images} train + {val_images} val images, 32 px; "
