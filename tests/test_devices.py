@@ -127,7 +127,7 @@ def test_the_config_fills_the_performance_defaults():
         "models": {"m": {"arch": "custom_cnn"}}, "compare": {"models": ["m"]},
     })
     assert config["performance"] == {
-        "precision": "bf16", "channels_last": True, "compile": False, "deterministic": False,
+        "precision": "bf16", "channels_last": True, "compile": False, "deterministic": False, "runs_per_gpu": 1,
     }
 
 

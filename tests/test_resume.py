@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-import cifar_format
+from cnncompare.columns import INFERENCE_TIMING_KEYS
 from cnncompare.config import resolve_config
-from cnncompare.datasets import write_prepared
-from cnncompare.splits import make_split, write_split
+from small_runs import prepared_data
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 5
@@ -83,17 +82,7 @@ getattr(training if entry == "train_run" else evaluation, entry)(**args)
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume-data")
-    rng = np.random.default_rng(0)
-    train_labels, test_labels = np.arange(600) % 10, np.arange(200) % 10
-    write_prepared(
-        root,
-        (cifar_format.class_images(train_labels, rng), train_labels),
-        (cifar_format.class_images(test_labels, rng), test_labels),
-        cifar_format.CLASSES,
-    )
-    write_split(root / "three.npz", make_split("three", train_labels, test_labels, 0.2, 0))
-    return root
+    return prepared_data(tmp_path_factory.mktemp("resume-data"))
 
 
 def arguments(dataset: Path, out: Path) -> dict:
@@ -256,7 +245,7 @@ def test_evaluation_killed_then_rerun_gives_the_same_metrics(dataset, uninterrup
     assert (killed / "confusion.csv").exists() and not (killed / "metrics.json").exists()
 
     run_to_end(args, killed / "log.txt", "evaluate_run")
-    timing = {"eval_seconds"}
+    timing = {"eval_seconds", *INFERENCE_TIMING_KEYS}
     metrics = [{k: v for k, v in json.loads((d / "metrics.json").read_text()).items() if k not in timing}
                for d in (whole, killed)]
     assert metrics[0] == metrics[1]

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cnncompare.columns import INFERENCE_TIMING_KEYS
 from conftest import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
@@ -56,7 +57,7 @@ def metrics_of(results: Path) -> dict:
     for path in sorted(results.glob("runs/*/*/*/*/metrics.json")):
         metrics = json.loads(path.read_text())
         timing = {"train_seconds", "setup_seconds", "images_per_second", "peak_rss_mb", "started_at",
-                  "eval_seconds", "checkpoint_bytes", "device", "eval_device"}
+                  "eval_seconds", "checkpoint_bytes", "device", "eval_device", *INFERENCE_TIMING_KEYS}
         found[str(path.relative_to(results))] = {k: v for k, v in metrics.items() if k not in timing}
     return found
 

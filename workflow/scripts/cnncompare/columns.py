@@ -68,6 +68,9 @@ RUN_FACT_KEYS = ["pretrained", "weights", "num_classes"]
 
 # What evaluation measured of the model at inference (cnncompare/inference_cost.py).
 INFERENCE_KEYS = ["gmacs", "inference_images_per_second", "latency_ms"]
+# Those of its metrics.json keys that are timings, which differ between two
+# evaluations of the same weights (inference_measured holds the passes timed).
+INFERENCE_TIMING_KEYS = ["inference_images_per_second", "latency_ms", "inference_measured"]
 
 
 @dataclass(frozen=True)
