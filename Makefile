@@ -44,10 +44,10 @@ test: lint $(BIN)/.cluster-installed $(BIN)/.track-installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
 
-# The torchvision facts the plan reads without torch (workflow/scripts/cnncompare/torchvision_archs.json),
+# The torchvision facts the plan reads without torch (workflow/scripts/cnncompare/plan/torchvision_archs.json),
 # asked of the installed torchvision; run after upgrading it, and commit the file. About 3 minutes.
 arch-table: $(BIN)/.installed
-	PYTHONPATH=workflow/scripts $(BIN)/python -W ignore -m cnncompare.arch_table
+	PYTHONPATH=workflow/scripts $(BIN)/python -W ignore -m cnncompare.train.arch_table
 
 # docs/columns.md, every column of summary.csv and history.csv, from cnncompare/columns.py
 # (tests/test_columns.py fails while the two differ).

@@ -31,9 +31,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import measure  # noqa: E402
-from cnncompare import costs  # noqa: E402
-from cnncompare.devices import Performance, Stopwatch, choose_device, set_determinism  # noqa: E402
-from cnncompare.training import RunData, fit, predict, seed_everything  # noqa: E402
+from cnncompare.train import costs  # noqa: E402
+from cnncompare.train.devices import Performance, Stopwatch, choose_device, set_determinism  # noqa: E402
+from cnncompare.train.training import RunData, fit, predict, seed_everything  # noqa: E402
 
 JOB_STARTUP_SECONDS = 10  # a training or evaluation job's Python, torch and CUDA start, as seen on a GPU machine
 

@@ -22,13 +22,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from cnncompare import costs  # noqa: E402
-from cnncompare.augment import epoch_batches  # noqa: E402
-from cnncompare.config import resolve_config  # noqa: E402
-from cnncompare.devices import Performance, Stopwatch, synchronize  # noqa: E402
-from cnncompare.models import Preprocess, build_model  # noqa: E402
-from cnncompare.live_curves import LiveCurves  # noqa: E402
-from cnncompare.training import (  # noqa: E402
+from cnncompare.train import costs  # noqa: E402
+from cnncompare.train.augment import epoch_batches  # noqa: E402
+from cnncompare.plan.config import resolve_config  # noqa: E402
+from cnncompare.train.devices import Performance, Stopwatch, synchronize  # noqa: E402
+from cnncompare.train.models import Preprocess, build_model  # noqa: E402
+from cnncompare.track.live_curves import LiveCurves  # noqa: E402
+from cnncompare.train.training import (  # noqa: E402
     RunData, batching, fit, make_optimizer, make_scheduler, train_one_epoch,
 )
 
@@ -214,7 +214,7 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
 
 
 def inference(block: dict, device: torch.device, perf: Performance, budget_s: float = 1.0, repeats: int = 2) -> dict:
-    """What evaluate_model records of a model (cnncompare/inference_cost.py: GMACs,
+    """What evaluate_model records of a model (cnncompare/train/inference_cost.py: GMACs,
     images/s at the evaluation batch size, single-image latency) beside a plain
     loop timing `model(x)` on a float batch made beforehand, as many passes.
     Each is measured `repeats` times, in turn, and the best kept (a busy moment
@@ -222,7 +222,7 @@ def inference(block: dict, device: torch.device, perf: Performance, budget_s: fl
     import statistics
     import time
 
-    from cnncompare import inference_cost
+    from cnncompare.train import inference_cost
 
     size, batch = block["image_size"], block["eval_batch_size"]
     model, forward = make_model(block, device, perf)
@@ -265,7 +265,7 @@ def torchvision_gmacs_check() -> dict:
     torchvision's sense). Counted on the meta device: shapes only."""
     from torchvision.models import ResNet50_Weights, resnet50
 
-    from cnncompare.inference_cost import count_macs
+    from cnncompare.train.inference_cost import count_macs
 
     with torch.device("meta"):
         model = resnet50()

@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import measure  # noqa: E402
 import workflow_timing  # noqa: E402
-from cnncompare.devices import Performance  # noqa: E402
+from cnncompare.train.devices import Performance  # noqa: E402
 
 TARGETS = {"pipeline": 4.0, "train_loop": 0.95, "grid_noop_s": 5.0, "many_runs_noop_s": 10.0, "tensorboard": 1.02}
 TRAIN_LOOP_IMAGES = {"custom_cnn": 1536, "vgg16": 1536, "resnet50": 768}  # a few seconds each on 2 cores

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 import cifar_format
-from cnncompare.config import resolve_config
-from cnncompare.training import RunData, channel_stats
+from cnncompare.plan.config import resolve_config
+from cnncompare.train.training import RunData, channel_stats
 
 
 def model_block(**overrides) -> dict:
@@ -33,8 +33,8 @@ def run_data(n: int, seed: int, val_size: int | None = None) -> RunData:
 def prepared_data(root: Path) -> Path:
     """600 train and 200 test class-coloured images written as prepared data in
     `root`, with its 'three' split as root/three.npz (the data of test_resume)."""
-    from cnncompare.datasets import write_prepared
-    from cnncompare.splits import make_split, write_split
+    from cnncompare.data.datasets import write_prepared
+    from cnncompare.data.splits import make_split, write_split
 
     rng = np.random.default_rng(0)
     train_labels, test_labels = np.arange(600) % 10, np.arange(200) % 10

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from cnncompare import arch_facts
-from cnncompare.arch_facts import TABLE_PATH, check_block_counts
-from cnncompare.arch_table import weights_info
+from cnncompare.plan import arch_facts
+from cnncompare.plan.arch_facts import TABLE_PATH, check_block_counts
+from cnncompare.train.arch_table import weights_info
 from conftest import REPO, SNAKEMAKE, planned_jobs, write_config
 
 
@@ -31,7 +31,7 @@ def test_the_shipped_table_equals_a_fresh_generation(tmp_path):
     """`make arch-table` run against the installed torchvision writes exactly the shipped file."""
     fresh = tmp_path / "torchvision_archs.json"
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "cnncompare.arch_table", "--out", str(fresh)],
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "cnncompare.train.arch_table", "--out", str(fresh)],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert fresh.read_text() == TABLE_PATH.read_text(), (
@@ -55,8 +55,8 @@ def test_the_smallest_size_is_what_the_real_network_takes(arch, keep_blocks):
     pixel less fails ("Output size is too small" and the like), the smallest works."""
     import torch
 
-    from cnncompare.config import resolve_config
-    from cnncompare.models import build_model
+    from cnncompare.plan.config import resolve_config
+    from cnncompare.train.models import build_model
 
     smallest, largest = arch_facts.input_range(arch, keep_blocks)
     block = resolve_config({"models": {"m": {"arch": arch, "keep_blocks": keep_blocks}}, "compare": {"models": ["m"]}})
@@ -106,7 +106,7 @@ def test_no_plan_imports_torch_first_or_later(tmp_path):
         assert jobs["train_model"] == (8 if len(configs) == 1 else 4)
     assert not (tmp_path / "work" / ".snakemake" / "cnncompare").exists()
     # The poison works: the package's models module cannot be imported with it.
-    probe = subprocess.run([sys.executable, "-c", "import cnncompare.models"], capture_output=True, text=True,
+    probe = subprocess.run([sys.executable, "-c", "import cnncompare.train.models"], capture_output=True, text=True,
                            env={**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + str(REPO / "workflow/scripts")})
     assert probe.returncode != 0 and "imported at plan time" in probe.stderr
 
@@ -116,9 +116,9 @@ def test_what_the_snakefile_imports_needs_neither_torch_nor_numpy():
     and jsonschema alone (the SLURM plugin brings numpy, a plain Snakemake does not)."""
     code = (
         "import sys\n"
-        "import cnncompare.plan_checks, cnncompare.datasets, cnncompare.formats, cnncompare.logs\n"
-        "import cnncompare.report_files, cnncompare.runs, cnncompare.sizing, cnncompare.archs\n"
-        "import cnncompare.formats.imagefolder\n"
+        "import cnncompare.plan.plan_checks, cnncompare.data.datasets, cnncompare.data.formats, cnncompare.logs\n"
+        "import cnncompare.plan.report_files, cnncompare.plan.runs, cnncompare.plan.sizing, cnncompare.plan.archs\n"
+        "import cnncompare.data.formats.imagefolder\n"
         "heavy = sorted(m for m in ('torch', 'torchvision', 'numpy', 'PIL', 'scipy', 'sklearn') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

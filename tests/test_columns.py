@@ -19,8 +19,8 @@ import pytest
 
 import synthetic_runs
 from cnncompare import columns
-from cnncompare.aggregate import aggregate
-from cnncompare.report_data import NUMBER_COLUMNS
+from cnncompare.report.aggregate import aggregate
+from cnncompare.report.report_data import NUMBER_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Unit tests of cnncompare.config: defaults, error messages, key-sorted params."""
+"""Unit tests of cnncompare.plan.config: defaults, error messages, key-sorted params."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from cnncompare.config import SCHEMA_PATH, ConfigError, key_sorted, resolve_config
+from cnncompare.plan.config import SCHEMA_PATH, ConfigError, key_sorted, resolve_config
 
 MINIMAL = {
     "models": {"m": {"arch": "custom_cnn"}},
@@ -92,7 +92,7 @@ def test_the_repository_config_is_valid():
 
 def test_config_module_imports_without_torch():
     # The Snakefile imports it on every invocation, a dry run included.
-    code = "import sys, cnncompare.config; print('torch' in sys.modules)"
+    code = "import sys, cnncompare.plan.config; print('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr

@@ -39,13 +39,14 @@ from PIL import Image
 import cifar_format
 import format_writers as fw
 from conftest import REPO, snakemake, tiny_config, write_config
-from cnncompare import checkpoint, checksums
-from cnncompare.config import resolve_config
-from cnncompare.datasets import DataError, load_prepared, write_prepared
-from cnncompare.evaluation import evaluate_run
+from cnncompare.train import checkpoint
+from cnncompare.data import checksums
+from cnncompare.plan.config import resolve_config
+from cnncompare.data.datasets import DataError, load_prepared, write_prepared
+from cnncompare.train.evaluation import evaluate_run
 from cnncompare.fileio import write_npz
-from cnncompare.splits import make_split, write_split
-from cnncompare.training import train_run
+from cnncompare.data.splits import make_split, write_split
+from cnncompare.train.training import train_run
 from test_formats import prepare
 
 SCRIPTS = str(REPO / "workflow" / "scripts")
@@ -430,7 +431,7 @@ import json, logging, sys, time
 from pathlib import Path
 sys.path.insert(0, SCRIPTS)
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-from cnncompare.formats import cifar, prepare_dataset
+from cnncompare.data.formats import cifar, prepare_dataset
 
 block, downloads, out_dir, md5, marker = json.loads(sys.argv[1])
 if marker:
@@ -486,7 +487,7 @@ import json, logging, sys, time
 from pathlib import Path
 sys.path.insert(0, SCRIPTS)
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-from cnncompare import checkpoint, training
+from cnncompare.train import checkpoint, training
 
 args, marker, go = json.loads(sys.argv[1])
 real_save, saved = checkpoint.save, []

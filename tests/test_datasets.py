@@ -1,4 +1,4 @@
-"""Unit tests of cnncompare.datasets (download, safe extraction) and of the CIFAR-10 and digits formats."""
+"""Unit tests of cnncompare.data.datasets (download, safe extraction) and of the CIFAR-10 and digits formats."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 
 import cifar_format
 from cifar_format import CLASSES, FOLDER, add_bytes, batch_pickle, to_rows
-from cnncompare.datasets import DataError, download, load_prepared, safe_extract
-from cnncompare.formats.cifar import load_pickle, prepare_cifar
-from cnncompare.formats.digits import prepare_digits
+from cnncompare.data.datasets import DataError, download, load_prepared, safe_extract
+from cnncompare.data.formats.cifar import load_pickle, prepare_cifar
+from cnncompare.data.formats.digits import prepare_digits
 
 PREPARED_FILES = ("train.npz", "test.npz", "classes.json", "prepared.json")
 

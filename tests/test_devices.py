@@ -18,10 +18,10 @@ import torch
 
 from conftest import snakemake, tiny_config, write_config
 from small_runs import model_block, run_data
-from cnncompare.config import resolve_config
-from cnncompare.devices import Performance, Stopwatch, choose_device, claim_gpu, gpu_expected, physical_gpu_ids
-from cnncompare.models import build_model
-from cnncompare.training import RunData, fit, seed_everything
+from cnncompare.plan.config import resolve_config
+from cnncompare.train.devices import Performance, Stopwatch, choose_device, claim_gpu, gpu_expected, physical_gpu_ids
+from cnncompare.train.models import build_model
+from cnncompare.train.training import RunData, fit, seed_everything
 
 CPU = torch.device("cpu")
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -29,7 +29,7 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 # A job that claims one of `count` GPUs, says which, and holds it until killed.
 CLAIMER = """
 import sys, time
-from cnncompare.devices import claim_gpu
+from cnncompare.train.devices import claim_gpu
 count, lock_dir, visible, per_gpu = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 print(claim_gpu(count, lock_dir, visible=visible, runs_per_gpu=per_gpu), flush=True)
 time.sleep(600)

@@ -15,11 +15,11 @@ from PIL import Image
 
 import cifar_format
 import format_writers as fw
-from cnncompare.config import load_schema
-from cnncompare.datasets import DataError, load_prepared
-from cnncompare.formats import FORMATS, download_files, file_source, prepare_dataset
-from cnncompare.formats.idx import read_idx
-from cnncompare.splits import make_split
+from cnncompare.plan.config import load_schema
+from cnncompare.data.datasets import DataError, load_prepared
+from cnncompare.data.formats import FORMATS, download_files, file_source, prepare_dataset
+from cnncompare.data.formats.idx import read_idx
+from cnncompare.data.splits import make_split
 
 PREPARED_FILES = ["classes.json", "prepared.json", "test.npz", "train.npz"]
 

@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from cnncompare import inference_cost
-from cnncompare.config import resolve_config
-from cnncompare.models import build_model
+from cnncompare.train import inference_cost
+from cnncompare.plan.config import resolve_config
+from cnncompare.train.models import build_model
 from synthetic_runs import model_block
 
 

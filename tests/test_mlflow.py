@@ -16,7 +16,7 @@ import synthetic_runs
 from conftest import planned_jobs, snakemake, write_config
 from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.fileio import read_csv, read_json
-from cnncompare.mlflow_export import flatten, local_store
+from cnncompare.track.mlflow_export import flatten, local_store
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow is in requirements-track.txt (make test installs it)")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -183,7 +183,7 @@ def test_snakemake_plans_the_export_without_mlflow_or_torch(study, tmp_path):
 
 
 def test_what_a_run_records_of_metrics_json():
-    from cnncompare.mlflow_export import mlflow_name, run_contents
+    from cnncompare.track.mlflow_export import mlflow_name, run_contents
 
     metrics = {"dataset": "cifar10", "split": "two", "model": "vgg16", "seed": 3, "test_acc": 0.9, "val_acc": 0.8,
                "pretrained": True, "weights": None, "versions": {"torch": "2.14.1"},

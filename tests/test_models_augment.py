@@ -1,4 +1,4 @@
-"""Unit tests of cnncompare.models, cnncompare.augment and the learning-rate schedule."""
+"""Unit tests of cnncompare.train.models, cnncompare.train.augment and the learning-rate schedule."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnncompare import augment
-from cnncompare.augment import crop_flip, epoch_batches, to_float
-from cnncompare.models import build_model, count_parameters
-from cnncompare.training import lr_factor
+from cnncompare.train import augment
+from cnncompare.train.augment import crop_flip, epoch_batches, to_float
+from cnncompare.train.models import build_model, count_parameters
+from cnncompare.train.training import lr_factor
 
 CUSTOM_BLOCK = {"arch": "custom_cnn", "dropout": 0.25, "image_size": 32}  # as the schema completes it
 

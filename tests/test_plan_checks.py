@@ -1,4 +1,4 @@
-"""cnncompare.plan_checks: every check before the first job, each problem named by
+"""cnncompare.plan.plan_checks: every check before the first job, each problem named by
 its key, all at once; warnings for settings that do nothing; image sizes settled."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnncompare.plan_checks import PlanError, make_plan
+from cnncompare.plan.plan_checks import PlanError, make_plan
 from conftest import REPO
 
 STUDY = yaml.safe_load((REPO / "config.yaml").read_text())

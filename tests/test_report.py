@@ -28,14 +28,14 @@ from scipy import stats as scipy_stats
 import chromium
 import synthetic_runs
 from conftest import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
-from cnncompare import figures, labels, tables, timing
-from cnncompare.aggregate import read_benchmark
-from cnncompare.evaluation import pick_misclassified
-from cnncompare.findings import best_per_setting, overview, seed_comparison
-from cnncompare.partial_report import failed_run_row
-from cnncompare.report import build_page, curve_series, render
-from cnncompare.report_data import ReportDataError, number, read_rows, read_run_files
-from cnncompare.stats import mean_interval, pareto_front, welch_interval
+from cnncompare.report import figures, labels, tables, timing
+from cnncompare.report.aggregate import read_benchmark
+from cnncompare.train.evaluation import pick_misclassified
+from cnncompare.report.findings import best_per_setting, overview, seed_comparison
+from cnncompare.report.partial_report import failed_run_row
+from cnncompare.report.render import build_page, curve_series, render
+from cnncompare.report.report_data import ReportDataError, number, read_rows, read_run_files
+from cnncompare.report.stats import mean_interval, pareto_front, welch_interval
 
 COLUMNS = {c.source(): c for c in tables.METRIC_COLUMNS + tables.COST_COLUMNS if c.source()}
 SHOWN_SCALE = {"acc": 100, "bytes": 1 / 2**20}  # what a cell's text shows of its exact value
@@ -766,7 +766,7 @@ def test_a_reference_re_renders_only_and_a_false_description_is_flagged(seeded, 
     out = tmp_path / "report.html"
     results = seeded["results"]
     runs = [results / "runs/cifar10/three" / r["model"] / f"seed{r['seed']}" for r in seeded["summary"]]
-    from cnncompare.report import render_files
+    from cnncompare.report.render import render_files
 
     render_files(results / "summary.csv", results / "history.csv", REPO / "report/report.html.j2", out,
                  metrics=[r / "metrics.json" for r in runs], confusion=[r / "confusion.csv" for r in runs],
@@ -834,8 +834,8 @@ def test_failed_runs_are_listed_in_a_partial_report(seeded):
     the plan cannot know, the job does when it loads it): the other runs stay, and
     report.partial.html lists the failed ones with their status, last epoch and
     error, while report.html keeps the complete grid's."""
-    from cnncompare import arch_facts
-    from cnncompare.archs import weights_file_path
+    from cnncompare.plan import arch_facts
+    from cnncompare.plan.archs import weights_file_path
 
     config = yaml.safe_load(yaml.safe_dump(seeded["config"]))
     config["weights_dir"] = str(seeded["root"] / "weights")

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from cnncompare.columns import INFERENCE_TIMING_KEYS
-from cnncompare.config import resolve_config
+from cnncompare.plan.config import resolve_config
 from small_runs import prepared_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, SCRIPTS)
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 import torch
-from cnncompare import evaluation, training
+from cnncompare.train import evaluation, training
 
 entry, args, pause = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 

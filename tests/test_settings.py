@@ -1,7 +1,7 @@
-"""Which keys of a model block take effect (cnncompare/settings.py)."""
+"""Which keys of a model block take effect (cnncompare/plan/settings.py)."""
 
-from cnncompare.config import resolve_config
-from cnncompare.settings import effective_settings, unused_settings
+from cnncompare.plan.config import resolve_config
+from cnncompare.plan.settings import effective_settings, unused_settings
 
 
 def _block(**keys):

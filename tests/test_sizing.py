@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnncompare.config import resolve_config
-from cnncompare.sizing import dataset_images, job_limits
+from cnncompare.plan.config import resolve_config
+from cnncompare.plan.sizing import dataset_images, job_limits
 import yaml
 
 from conftest import REPO, snakemake, write_config

@@ -1,11 +1,11 @@
-"""Unit tests of cnncompare.splits: the 'two' and 'three' split variants."""
+"""Unit tests of cnncompare.data.splits: the 'two' and 'three' split variants."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cnncompare.splits import PARTS, make_split, read_split, stratified_holdout, write_split
+from cnncompare.data.splits import PARTS, make_split, read_split, stratified_holdout, write_split
 
 CIFAR_TRAIN = np.arange(50_000) % 10  # 10 balanced classes of 5,000
 CIFAR_TEST = np.arange(10_000) % 10

@@ -13,11 +13,11 @@ import yaml
 
 import synthetic_runs
 from conftest import REPO, planned_jobs, snakemake, tiny_config, write_config
-from cnncompare.config import config_problems
-from cnncompare.plan_checks import PlanError, make_plan
-from cnncompare.report import render
-from cnncompare.report_data import read_run_files
-from cnncompare.sweeps import value_text, variant_name
+from cnncompare.plan.config import config_problems
+from cnncompare.plan.plan_checks import PlanError, make_plan
+from cnncompare.report.render import render
+from cnncompare.report.report_data import read_run_files
+from cnncompare.plan.sweeps import value_text, variant_name
 
 
 def _config(sweep: dict, **block) -> dict:
@@ -294,8 +294,8 @@ def test_a_hundred_variants_stay_readable(tmp_path):
 
 
 def test_with_two_keys_each_figure_draws_one_line_per_value_of_the_other():
-    from cnncompare.stats import mean_interval
-    from cnncompare.sweep_report import sensitivity_figure
+    from cnncompare.report.stats import mean_interval
+    from cnncompare.report.sweep_report import sensitivity_figure
 
     entries = [{"variant": f"m.batch_size-{b}.lr-{lr}", "settings": {"batch_size": b, "lr": lr},
                 "val": mean_interval([0.8 + lr, 0.81 + lr]), "test": mean_interval([0.79 + lr, 0.8 + lr]), "n": 2,

@@ -12,7 +12,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from cnncompare.live_curves import SCALARS
+from cnncompare.track.live_curves import SCALARS
 from small_runs import prepared_data
 from test_resume import EPOCHS, arguments, kill_at, run_to_end
 

@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 
 import cnncompare
-from cnncompare.datasets import load_prepared
-from cnncompare.evaluation import evaluate_run
-from cnncompare.splits import read_split
-from cnncompare.training import train_run
+from cnncompare.data.datasets import load_prepared
+from cnncompare.train.evaluation import evaluate_run
+from cnncompare.data.splits import read_split
+from cnncompare.train.training import train_run
 from small_runs import prepared_data
 from test_resume import arguments
 

@@ -10,8 +10,8 @@ import torch
 
 import cifar_format
 from small_runs import model_block, run_data
-from cnncompare.models import build_model
-from cnncompare.training import RunData, fit, load_run_data, predict, seed_everything, describe_tested_weights
+from cnncompare.train.models import build_model
+from cnncompare.train.training import RunData, fit, load_run_data, predict, seed_everything, describe_tested_weights
 
 DEVICE = torch.device("cpu")
 
@@ -58,8 +58,8 @@ def test_a_huge_learning_rate_stops_the_run_as_diverged(data):
 
 
 def test_val_and_test_of_the_two_split_share_one_copy(tmp_path):
-    from cnncompare.datasets import write_prepared
-    from cnncompare.splits import make_split, write_split
+    from cnncompare.data.datasets import write_prepared
+    from cnncompare.data.splits import make_split, write_split
 
     rng = np.random.default_rng(0)
     labels = np.arange(40) % 10

@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
-from cnncompare.arch_table import weights_info
-from cnncompare.archs import weights_file_path
-from cnncompare.config import resolve_config
-from cnncompare.models import build_model, count_parameters, feature_blocks
-from cnncompare.training import make_optimizer, train_run
+from cnncompare.train.arch_table import weights_info
+from cnncompare.plan.archs import weights_file_path
+from cnncompare.plan.config import resolve_config
+from cnncompare.train.models import build_model, count_parameters, feature_blocks
+from cnncompare.train.training import make_optimizer, train_run
 from weights_format import write_random_weights
 
 REPO = Path(__file__).resolve().parents[1]

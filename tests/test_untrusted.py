@@ -17,13 +17,13 @@ import pytest
 import torch
 
 import cifar_format
-from cnncompare import checkpoint
-from cnncompare.config import resolve_config
-from cnncompare.datasets import write_prepared
-from cnncompare.evaluation import evaluate_run
+from cnncompare.train import checkpoint
+from cnncompare.plan.config import resolve_config
+from cnncompare.data.datasets import write_prepared
+from cnncompare.train.evaluation import evaluate_run
 from cnncompare.fileio import write_json
-from cnncompare.models import build_model
-from cnncompare.splits import make_split, write_split
+from cnncompare.train.models import build_model
+from cnncompare.data.splits import make_split, write_split
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -163,7 +163,7 @@ def test_editing_a_description_only_re_renders_the_report(finished):
 
 
 def test_report_shows_descriptions_as_text(finished, tmp_path):
-    from cnncompare.report import render_files
+    from cnncompare.report.render import render_files
 
     results = Path(finished["config"]["results_dir"])
     runs = [results / "runs/cifar10" / split / model / "seed0" for split, model in RUNS]

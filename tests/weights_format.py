@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from cnncompare.arch_table import weights_info
-from cnncompare.archs import weights_file_path
+from cnncompare.train.arch_table import weights_info
+from cnncompare.plan.archs import weights_file_path
 
 
 def write_random_weights(arch: str, weights_dir: Path, weights: str = "DEFAULT", seed: int = 0) -> tuple[Path, dict]:

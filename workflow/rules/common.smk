@@ -11,34 +11,39 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 # Everything imported here is free of torch and numpy: Snakemake's own process
 # plans (and downloads) with nothing but Snakemake, PyYAML and jsonschema.
-from cnncompare.archs import weights_file_path
-from cnncompare.config import key_sorted
-from cnncompare.datasets import download
-from cnncompare.formats import download_files, expected_md5s, file_source, image_roots
+from cnncompare.plan.archs import weights_file_path
+from cnncompare.plan.config import key_sorted
+from cnncompare.data.datasets import download
+from cnncompare.data.formats import (
+    download_files,
+    expected_md5s,
+    file_source,
+    image_roots,
+)
 from cnncompare.logs import setup_logging
-from cnncompare.plan_checks import (
+from cnncompare.plan.plan_checks import (
     PlanError,
     lost_run_files,
     make_plan,
     missing_prepared_data,
 )
-from cnncompare.runs import (
+from cnncompare.plan.runs import (
     WILDCARDS,
     grid_runs,
     resume_checkpoint,
     run_dir,
     tensorboard_dir,
 )
-from cnncompare.sizing import job_limits
-from cnncompare.sweeps import run_count_line
-from cnncompare.report_files import (
+from cnncompare.plan.sizing import job_limits
+from cnncompare.plan.sweeps import run_count_line
+from cnncompare.plan.report_files import (
     COMPARISON_FIGURES,
     comparison_figure,
     run_figure_pattern,
     run_figures_dir,
 )
 
-# Every check before the first job lives in cnncompare/plan_checks.py.
+# Every check before the first job lives in cnncompare/plan/plan_checks.py.
 try:
     PLAN = make_plan(
         config,
@@ -174,7 +179,7 @@ def run_data(wildcards):
 
 
 # The pretrained weights of the grid's models, from the torchvision table shipped
-# with the package (cnncompare/torchvision_archs.json), checked by the plan.
+# with the package (cnncompare/plan/torchvision_archs.json), checked by the plan.
 PRETRAINED = PLAN.weights
 WEIGHTS_FILES = {weights.file: weights for weights in PRETRAINED.values()}
 
@@ -371,7 +376,7 @@ def write_partial_report():
     planned run that has none, with its status and last epoch. It reads only the
     files that exist, so no rule has to depend on a failed run's outputs."""
     try:
-        from cnncompare.partial_report import write_partial_report as write
+        from cnncompare.report.partial_report import write_partial_report as write
 
         planned = [
             {**run, "epochs_planned": CFG["models"][run["model"]]["epochs"]}

@@ -1,7 +1,7 @@
 """Rule aggregate_results: every run's metrics, history and job benchmarks ->
 summary.csv, history.csv."""
 
-from cnncompare.aggregate import aggregate
+from cnncompare.report.aggregate import aggregate
 from cnncompare.logs import setup_logging
 
 setup_logging(snakemake.log[0])

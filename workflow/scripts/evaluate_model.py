@@ -3,7 +3,7 @@ misclassified test images the report shows."""
 
 from pathlib import Path
 
-from cnncompare.evaluation import evaluate_run
+from cnncompare.train.evaluation import evaluate_run
 from cnncompare.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,10 +1,10 @@
-"""Rule mlflow: every finished run -> an MLflow tracking store (cnncompare/mlflow_export.py)."""
+"""Rule mlflow: every finished run -> an MLflow tracking store (cnncompare/track/mlflow_export.py)."""
 
 from pathlib import Path
 
 from cnncompare.fileio import write_json
 from cnncompare.logs import setup_logging
-from cnncompare.mlflow_export import export_runs, local_store
+from cnncompare.track.mlflow_export import export_runs, local_store
 
 setup_logging(snakemake.log[0])
 tracking_uri, artifact_location = snakemake.params.tracking_uri, None

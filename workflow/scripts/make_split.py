@@ -3,7 +3,7 @@
 import numpy as np
 
 from cnncompare.logs import setup_logging
-from cnncompare.splits import make_split, write_split
+from cnncompare.data.splits import make_split, write_split
 
 setup_logging(snakemake.log[0])
 settings = snakemake.params.settings

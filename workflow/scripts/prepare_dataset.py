@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from cnncompare.formats import prepare_dataset
+from cnncompare.data.formats import prepare_dataset
 from cnncompare.logs import setup_logging
 
 setup_logging(snakemake.log[0])

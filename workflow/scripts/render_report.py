@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from cnncompare.logs import setup_logging
-from cnncompare.report import render_files
-from cnncompare.report_data import ReportDataError
+from cnncompare.report.render import render_files
+from cnncompare.report.report_data import ReportDataError
 
 setup_logging(snakemake.log[0])
 try:

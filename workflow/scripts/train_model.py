@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from cnncompare.logs import setup_logging
-from cnncompare.training import train_run
+from cnncompare.train.training import train_run
 
 setup_logging(snakemake.log[0])
 w = snakemake.wildcards

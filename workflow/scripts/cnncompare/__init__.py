@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def load_trained(run_dir, device="cpu"):
     """The trained model of a run folder, in eval mode, with its preprocessing
-    and class names: (model, preprocess, classes). See cnncompare.trained."""
-    from cnncompare.trained import load_trained as load  # torch only when called
+    and class names: (model, preprocess, classes). See cnncompare.train.trained."""
+    from cnncompare.train.trained import load_trained as load  # torch only when called
 
     return load(run_dir, device)

@@ -66,7 +66,7 @@ SETTING_COLUMNS = {
 # metrics.json keys of what training found out about the run's start and data.
 RUN_FACT_KEYS = ["pretrained", "weights", "num_classes"]
 
-# What evaluation measured of the model at inference (cnncompare/inference_cost.py).
+# What evaluation measured of the model at inference (cnncompare/train/inference_cost.py).
 INFERENCE_KEYS = ["gmacs", "inference_images_per_second", "latency_ms"]
 # Those of its metrics.json keys that are timings, which differ between two
 # evaluations of the same weights (inference_measured holds the passes timed).

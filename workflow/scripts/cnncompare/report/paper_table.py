@@ -1,0 +1,160 @@
+"""The results table, fit for a paper: one row per model, one column group per
+data set and split (test accuracy as mean ± the half-width of its 95%
+interval over seeds with n, trainable parameters, training time), and beside
+them what a model block's `reference:` says was reported elsewhere. The same
+table as Markdown and LaTeX text, which the page copies with a button."""
+
+from __future__ import annotations
+
+from cnncompare.report.findings import completed
+from cnncompare.report.stats import describe, is_number, mean_interval
+from cnncompare.report.tables import fmt
+
+SPLIT_NAMES = {"three": "three splits", "two": "two splits (study's protocol)"}
+MEASURES = [("test acc. (%)", "acc"), ("trainable params", "params"), ("training (s)", "time")]
+
+
+def accuracy_text(values: list[float]) -> str:
+    found = mean_interval(values)
+    if found["mean"] is None:
+        return "–"
+    text = fmt(found["mean"], "acc")
+    if found["half"] is not None:
+        text += f" ± {found['half'] * 100:.1f}"
+    return f"{text} (n={found['n']})"
+
+
+def seconds_text(value) -> str:
+    if not is_number(value):
+        return "–"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def params_text(values: list) -> str:
+    found = [v for v in values if is_number(v)]
+    if not found:
+        return "–"
+    return fmt(found[0], "count") if len(set(found)) == 1 else f"{describe(found)['mean']:,.0f}"
+
+
+def reference_text(reference: dict) -> str:
+    parts = []
+    accuracy = reference.get("accuracy")
+    if is_number(accuracy):
+        parts.append(f"{fmt(accuracy, 'acc')}%")
+    elif accuracy:
+        parts.append(str(accuracy))
+    if reference.get("training_time"):
+        parts.append(str(reference["training_time"]))
+    return "; ".join(parts)
+
+
+def _applies(reference: dict | None, dataset: str) -> bool:
+    return bool(reference) and bool(reference_text(reference)) and reference.get("dataset") in (None, "", dataset)
+
+
+def results_table(rows: list[dict], references: dict[str, dict] | None = None) -> dict:
+    """The table as cells (for the page) and as Markdown and LaTeX."""
+    references = references or {}
+    done = completed(rows)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    settings = [(d, s) for d in datasets for s in ("three", "two") if any((r["dataset"], r["split"]) == (d, s)
+                                                                        for r in rows)]
+    ref_datasets = [d for d in datasets if any(_applies(references.get(m), d) for m in models)]
+
+    groups, columns = [], []
+    for dataset, split in settings:
+        groups.append({"title": f"{dataset}, {SPLIT_NAMES[split]}", "span": len(MEASURES),
+                       "data": {"data-dataset": dataset, "data-split": split}})
+        columns += [{"title": title, "data": {"data-dataset": dataset, "data-split": split}} for title, _ in MEASURES]
+    for dataset in ref_datasets:
+        groups.append({"title": f"{dataset}, reported", "span": 1, "data": {"data-dataset": dataset}})
+        columns.append({"title": "reported elsewhere", "data": {"data-dataset": dataset}})
+
+    body = []
+    for model in models:
+        cells = []
+        for dataset, split in settings:
+            runs = [r for r in done if (r["dataset"], r["split"], r["model"]) == (dataset, split, model)]
+            data = {"data-dataset": dataset, "data-split": split}
+            accs = [r["test_acc"] for r in runs]
+            cells += [
+                {"text": accuracy_text(accs), "data": data,
+                 "title": ", ".join(repr(a) for a in accs) or None},
+                {"text": params_text([r.get("params_trainable") for r in runs]), "data": data, "title": None},
+                {"text": seconds_text(describe([r.get("train_seconds") for r in runs])["mean"]), "data": data,
+                 "title": None},
+            ]
+        for dataset in ref_datasets:
+            reference = references.get(model) or {}
+            applies = _applies(reference, dataset)
+            cells.append({"text": reference_text(reference) if applies else "", "data": {"data-dataset": dataset},
+                          "title": reference.get("source") if applies else None})
+        body.append({"model": model, "cells": cells, "data": {"data-model": model}})
+
+    sources = [{"model": m, "source": references[m].get("source") or "", "text": reference_text(references[m])}
+               for m in models if any(_applies(references.get(m), d) for d in ref_datasets)]
+    table = {"groups": groups, "columns": columns, "rows": body, "sources": sources}
+    table["markdown"] = to_markdown(table)
+    table["latex"] = to_latex(table)
+    return table
+
+
+NOTE = ("Test accuracy: mean over seeds ± half-width of its 95% interval (Student's t), n seeds. "
+        "Two splits: the epoch was chosen on the test set itself (the study's protocol), so that figure is "
+        "biased upwards.")
+
+
+def _flat_headers(table: dict) -> list[str]:
+    headers = []
+    for group in table["groups"]:
+        span = [c for c in table["columns"][len(headers):len(headers) + group["span"]]]
+        headers += [f"{group['title']}: {c['title']}" for c in span]
+    return headers
+
+
+def to_markdown(table: dict) -> str:
+    headers = ["model", *_flat_headers(table)]
+
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(headers), "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
+    lines += [line([row["model"], *(c["text"] or "" for c in row["cells"])]) for row in table["rows"]]
+    lines += ["", NOTE]
+    lines += [f"Reported for {s['model']}: {s['text']} ({s['source']})." for s in table["sources"]]
+    return "\n".join(lines) + "\n"
+
+
+def latex_escape(text) -> str:
+    # Backslashes wait aside, and braces are escaped before the replacements that hold braces.
+    out = str(text).replace("\\", "\0")
+    for char, repl in (("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
+                       ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")):
+        out = out.replace(char, repl)
+    return out.replace("\0", r"\textbackslash{}").replace("±", r"$\pm$").replace("–", "--")
+
+
+def to_latex(table: dict) -> str:
+    spans = [g["span"] for g in table["groups"]]
+    spec = "l" + "".join(" " + "r" * s for s in spans)
+    top, rules, start = ["model"], [], 2
+    for group in table["groups"]:
+        top.append(rf"\multicolumn{{{group['span']}}}{{c}}{{{latex_escape(group['title'])}}}")
+        rules.append(rf"\cmidrule(lr){{{start}-{start + group['span'] - 1}}}")
+        start += group["span"]
+    lines = [
+        "% needs \\usepackage{booktabs}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(top) + r" \\",
+        " ".join(rules),
+        " & ".join(["", *(latex_escape(c["title"]) for c in table["columns"])]) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join([latex_escape(row["model"]), *(latex_escape(c["text"]) for c in row["cells"])]) + r" \\"
+              for row in table["rows"]]
+    lines += [r"\bottomrule", r"\end{tabular}", "% " + NOTE]
+    lines += [f"% Reported for {s['model']}: {s['text']} ({s['source']})." for s in table["sources"]]
+    return "\n".join(lines) + "\n"

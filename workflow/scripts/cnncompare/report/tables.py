@@ -1,0 +1,251 @@
+"""The report's tables, built from summary rows.
+
+One unit per quantity, everywhere: accuracy in % with one decimal, loss with
+three, times in seconds (one image's latency in ms), memory in MB, multiply-adds
+in GMACs, integers without decimals. Every cell keeps the exact value behind
+its text: `value` (what the table sorts by, and
+the hover title) and, for a cell that shows a summary.csv column as it is,
+`column`, so the page can be checked against summary.csv cell by cell. Over
+several seeds a row stands for a (dataset, split, model) group and shows mean
+± sample standard deviation, with n; a column whose runs all agree shows the
+value once. Each row carries its data set, split and model for the page's filters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from cnncompare.plan.runs import run_label
+from cnncompare.report.stats import describe, group_label, group_runs, is_number
+
+
+def row_data(row: dict, seed: bool = False) -> dict:
+    """The data attributes the page filters a row by."""
+    found = {"data-dataset": row["dataset"], "data-split": row["split"], "data-model": row["model"]}
+    if seed:
+        found["data-seed"] = row["seed"]
+    return found
+
+
+# --- units ---------------------------------------------------------------------------------------------
+
+# kind -> (text of a number, unit named in the header)
+KINDS: dict[str, Callable[[float], str]] = {
+    "acc": lambda v: f"{v * 100:.1f}",  # a fraction shown in %
+    "loss": lambda v: f"{v:.3f}",
+    "seconds": lambda v: f"{v:,.1f}",
+    "count": lambda v: f"{round(v):,}",
+    "mb": lambda v: f"{v:,.0f}",
+    "bytes": lambda v: f"{v / 2**20:,.1f}",  # shown in MB
+    "rate": lambda v: f"{v:,.0f}",
+    "gmacs": lambda v: f"{v:,.4f}" if abs(v) < 1 else f"{v:,.2f}",  # small CNNs at 32 px: hundredths
+    "ms": lambda v: f"{v:,.2f}",
+}
+
+
+def fmt(value, kind: str = "text") -> str:
+    """How a value is shown: its kind's unit and decimals; – for none; nan and inf as they are."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if kind in KINDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return KINDS[kind](value)
+    return str(value)
+
+
+def fmt_spread(value: float, kind: str) -> str:
+    """A standard deviation in the unit of its kind; a spread that would round to
+    zero keeps two significant digits (0.02, not 0.0), and counts get one decimal."""
+    if kind == "count":
+        return f"{value:,.1f}"
+    text = fmt(value, kind)
+    if value and not text.strip("0.,-"):
+        shown = value * 100 if kind == "acc" else value / 2**20 if kind == "bytes" else value
+        return f"{shown:.2g}"
+    return text
+
+
+def pct(value) -> str:
+    """An accuracy in running text: 97.2%."""
+    return "–" if not is_number(value) else f"{fmt(value, 'acc')}%"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str | Callable[[dict], object]  # a summary.csv column, or a value derived from the row
+    kind: str = "text"
+    group: str = ""  # the header spanning a run of columns (time, memory, size)
+
+    def value(self, row: dict):
+        return self.key(row) if callable(self.key) else row.get(self.key)
+
+    def source(self) -> str | None:
+        return None if callable(self.key) else self.key
+
+
+def _flags(row: dict):
+    return "; ".join(row.get("flags") or []) or None
+
+
+METRIC_COLUMNS = [
+    Column("status", "status"),
+    Column("initialisation", "init"),
+    Column("tested epoch", "tested_epoch", "count"),
+    Column("train", "train_acc", "acc", "accuracy (%)"),
+    Column("validation", "val_acc", "acc", "accuracy (%)"),
+    Column("test", "test_acc", "acc", "accuracy (%)"),
+    Column("train", "train_loss", "loss", "loss"),
+    Column("validation", "val_loss", "loss", "loss"),
+    Column("test", "test_loss", "loss", "loss"),
+]
+
+COST_COLUMNS = [
+    Column("training", "train_seconds", "seconds", "time (s)"),
+    Column("median epoch", lambda r: r.get("epoch_median_seconds"), "seconds", "time (s)"),
+    Column("epoch spread", lambda r: r.get("epoch_spread_seconds"), "seconds", "time (s)"),
+    Column("train job", "train_job_seconds", "seconds", "time (s)"),
+    Column("train job CPU", "train_job_cpu_seconds", "seconds", "time (s)"),
+    Column("evaluate job", "evaluate_job_seconds", "seconds", "time (s)"),
+    Column("epochs", "epochs_run", "count", "training"),
+    Column("images/s", "images_per_second", "rate", "training"),
+    Column("GMACs", "gmacs", "gmacs", "inference"),
+    Column("images/s", "inference_images_per_second", "rate", "inference"),
+    Column("latency (ms)", "latency_ms", "ms", "inference"),
+    Column("training", "peak_rss_mb", "mb", "memory (MB)"),
+    Column("train job", "train_job_max_rss_mb", "mb", "memory (MB)"),
+    Column("evaluate job", "evaluate_job_max_rss_mb", "mb", "memory (MB)"),
+    Column("GPU", "peak_gpu_mem_mb", "mb", "memory (MB)"),
+    Column("checkpoint (MB)", "checkpoint_bytes", "bytes", "size"),
+    Column("parameters", "params_total", "count", "size"),
+    Column("trainable", "params_trainable", "count", "size"),
+    Column("frozen", "params_frozen", "count", "size"),
+    Column("input (px)", "image_size", "count", "size"),
+    Column("device", "device", "text", "where"),
+    Column("timing notes", _flags, "text", "where"),
+]
+
+
+def cell(value, column: Column | None = None) -> dict:
+    kind = column.kind if column else "text"
+    return {
+        "text": fmt(value, kind),
+        "value": "" if value is None else value,
+        "title": repr(value) if isinstance(value, float) else None,
+        "column": column.source() if column else None,
+        "class": f"status-{str(value).replace(' ', '-')}" if column and column.source() == "status" else None,
+    }
+
+
+def group_cell(values: list, column: Column) -> dict:
+    """mean ± std of the group's values; the value once when they all agree;
+    text columns list their distinct values with counts."""
+    numbers = [v for v in values if is_number(v)]
+    if not numbers:
+        distinct = sorted({str(v) for v in values if v not in (None, "")})
+        counts = [f"{v} ×{sum(str(x) == v for x in values)}" if len(values) > 1 else v for v in distinct]
+        return {"text": ", ".join(counts) or "–", "value": ", ".join(distinct), "column": None, "title": None,
+                "class": None}
+    found = describe(numbers)
+    if len(set(numbers)) == 1:
+        text = fmt(numbers[0], column.kind)
+    else:
+        mean = found["mean"]
+        text = (f"{mean:,.1f}" if column.kind == "count" else fmt(mean, column.kind))
+        text += " ± " + fmt_spread(found["std"], column.kind)
+    return {"text": text, "value": found["mean"], "std": "" if found["std"] is None else found["std"],
+            "n": found["n"], "column": column.source(), "title": f"mean {found['mean']!r}, n = {found['n']}",
+            "class": None}
+
+
+def _header(first: list[str], columns: list[Column]) -> dict:
+    """The header row and the groups spanning it: [(title, span)]."""
+    groups = [("", len(first))]
+    for c in columns:
+        if groups[-1][0] == c.group:
+            groups[-1] = (c.group, groups[-1][1] + 1)
+        else:
+            groups.append((c.group, 1))
+    return {"header": [*first, *(c.header for c in columns)], "groups": groups}
+
+
+def run_table(rows: list[dict], columns: list[Column]) -> dict:
+    """One row per run: its label, then `columns`."""
+    return {
+        **_header(["run"], columns),
+        "rows": [{"cells": [cell(run_label(r)), *(cell(c.value(r), c) for c in columns)], "data": row_data(r, True)}
+                 for r in rows],
+        "grouped": False,
+    }
+
+
+def group_table(rows: list[dict], columns: list[Column]) -> dict:
+    """One row per (dataset, split, model): n, then each column's mean ± std over the seeds."""
+    body = []
+    for key, runs in group_runs(rows).items():
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        body.append({"cells": [
+            cell(group_label(key)),
+            {"text": str(len(runs)), "value": len(runs), "column": None, "title": f"seeds {seeds}", "class": None},
+            *(group_cell([c.value(r) for r in runs], c) for c in columns),
+        ], "data": row_data(runs[0])})
+    return {**_header(["dataset/split/model", "n"], columns), "rows": body, "grouped": True}
+
+
+def has_several_seeds(rows: list[dict]) -> bool:
+    return any(len(runs) > 1 for runs in group_runs(rows).values())
+
+
+def per_class_table(matrix, classes: list[str]) -> dict:
+    """Per true class: test images and the share predicted right (a row of the normalised confusion matrix)."""
+    rows = []
+    for i, name in enumerate(classes):
+        total = int(sum(matrix[i]))
+        accuracy = matrix[i][i] / total if total else None
+        rows.append({"class": name, "n": total, "accuracy": accuracy, "text": fmt(accuracy, "acc")})
+    return {"rows": rows}
+
+
+# --- the data sets ---------------------------------------------------------------------------------------
+
+
+def dataset_tables(rows: list[dict], run_files: dict[str, dict]) -> list[dict]:
+    """Per data set: the images in each part of each split, classes, image
+    size, and (from metrics.json's `data`, when the runs recorded it) the
+    source files with their MD5, the prepared arrays' checksum and warnings."""
+    tables = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        runs = [r for r in rows if r["dataset"] == dataset]
+        files = [run_files.get(run_label(r), {}) for r in runs]
+        infos = [f.get("info") or {} for f in files]
+        parts = []
+        for split in [s for s in ("three", "two") if any(r["split"] == s for r in runs)]:
+            sized = [r for r in runs if r["split"] == split and is_number(r.get("train_size"))]
+            if sized:
+                r = sized[0]
+                parts.append({"split": split, "train": fmt(r["train_size"], "count"),
+                              "val": fmt(r.get("val_size"), "count"), "test": fmt(r.get("test_size"), "count"),
+                              "note": "validation is the test set" if split == "two" else
+                                      "validation drawn from the training images",
+                              "data": {"data-dataset": dataset, "data-split": split}})
+        classes = next((f["classes"] for f in files if f.get("classes")), None)
+        num_classes = next((i["num_classes"] for i in infos if is_number(i.get("num_classes"))), None)
+        data = next((i["data"] for i in infos if isinstance(i.get("data"), dict)), {})
+        checksums = sorted({i["data"].get("sha256") for i in infos
+                            if isinstance(i.get("data"), dict) and i["data"].get("sha256")})
+        warnings = list(dict.fromkeys(w for i in infos if isinstance(i.get("data"), dict)
+                                      for w in i["data"].get("warnings") or []))
+        tables.append({
+            "dataset": dataset,
+            "parts": parts,
+            "classes": num_classes if num_classes is not None else (len(classes) if classes else None),
+            "class_names": ", ".join(classes) if classes else "",
+            "image_size": next((f["image_size"] for f in files if f.get("image_size")), None),
+            "sources": [{"file": s.get("file"), "md5": s.get("md5")} for s in data.get("sources") or []],
+            "sha256": checksums,
+            "warnings": warnings,
+        })
+    return tables

@@ -1,0 +1,94 @@
+"""Using a trained run outside the workflow: its model, its preprocessing, its
+class names, from the run's folder alone.
+
+    model, preprocess, classes = load_trained("results/runs/cifar10/three/custom_cnn/seed0")
+    with torch.no_grad():
+        probabilities = model(preprocess(Image.open("cat.png"))).softmax(1)[0]
+    print(classes[int(probabilities.argmax())])
+
+The model is the one evaluate_model tested (model.pt), rebuilt from the block
+recorded in train.json. Its first layer resizes to the block's image_size and
+normalises with the statistics it was trained with (models.Preprocess), so the
+preprocessing here only turns an image into what training fed it: RGB, uint8
+at the prepared data's size, as a float batch of one in [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnncompare.train.augment import to_float
+from cnncompare.fileio import read_json
+from cnncompare.train.models import build_model
+
+
+class TrainedRun(NamedTuple):
+    model: nn.Module  # in eval mode, on the device asked for
+    preprocess: Callable  # PIL image or uint8 array -> float tensor (1, 3, size, size)
+    classes: list[str]  # class names, by the model's output index
+
+
+def fit_square(image, size: int) -> np.ndarray:
+    """A PIL image or a uint8 array (H, W) or (H, W, 3) as uint8 (size, size, 3) RGB.
+
+    An RGB array of the prepared size is returned as it is (the test images
+    of the prepared data, say); anything else is made RGB, scaled so its
+    shorter side is `size` and cropped to the centre (bicubic), as image
+    folders are prepared (fit: crop). A data set prepared otherwise (MNIST's
+    padding) is matched best by images already at the prepared size.
+    """
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise TypeError(f"expected a uint8 image array, got {image.dtype}")
+        if image.shape == (size, size, 3):
+            return image
+        image = Image.fromarray(image)
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"expected a PIL image or a uint8 numpy array, got {type(image).__name__}")
+    image = image.convert("RGB")
+    if image.size != (size, size):
+        scale = size / min(image.size)
+        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+        image = image.resize((width, height), Image.Resampling.BICUBIC)
+        left, top = (width - size) // 2, (height - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def load_trained(run_dir, device: str | torch.device = "cpu") -> TrainedRun:
+    """The trained model of a run folder (results_dir/runs/<dataset>/<split>/<model>/seed<N>),
+    in eval mode on `device`, with its preprocessing and class names.
+
+    Needs the folder's model.pt and train.json only; reads nothing else and
+    downloads nothing (pretrained weights are inside model.pt).
+    """
+    run_dir = Path(run_dir)
+    for name in ("train.json", "model.pt"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name} is missing: load_trained needs a trained run's folder")
+    info = read_json(run_dir / "train.json")
+    missing = [key for key in ("config", "num_classes", "classes", "prepared_size") if key not in info]
+    if missing:
+        raise ValueError(
+            f"{run_dir / 'train.json'} lacks {', '.join(missing)}: it was written before cnncompare 0.1.0; "
+            "train the run again (snakemake -R train_model)"
+        )
+    device = torch.device(device)
+    model = build_model(info["config"], info["num_classes"])
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+    model.to(device).eval()
+    size = info["prepared_size"]
+
+    def preprocess(image) -> torch.Tensor:
+        """One image as the model's input: float (1, 3, size, size) in [0, 1] on the model's device."""
+        pixels = torch.from_numpy(np.array(fit_square(image, size)))  # a writable copy
+        return to_float(pixels.unsqueeze(0).to(device))
+
+    return TrainedRun(model, preprocess, list(info["classes"]))
