@@ -171,7 +171,7 @@ def _readme_python_blocks() -> list[str]:
 def test_the_readme_pandas_example_runs_and_pivots_test_accuracy(tables, tmp_path, capsys):
     example = next(b for b in _readme_python_blocks() if "pivot_table" in b and "summary.csv" in b)
     workdir = tmp_path / "study"
-    shutil.copytree(tables["results"], workdir / "results", ignore=shutil.ignore_patterns("runs"))
+    shutil.copytree(tables["results"], workdir / "results/demo", ignore=shutil.ignore_patterns("runs"))  # its paths
     names: dict = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workdir)
