@@ -220,3 +220,37 @@ def test_a_live_logger_does_not_swallow_the_signal_that_stops_training():
 
     with pytest.raises(SystemExit):
         LiveLoggers([Stopping(None)]).epoch(1, {})
+
+
+# --- through Snakemake: one workflow test -----------------------------------------------------------
+
+
+@pytest.mark.workflow
+def test_wandb_enabled_puts_the_export_in_the_default_target(tmp_path):
+    """The real aggregate_results, render_report and wandb rules on written runs:
+    with wandb.enabled a plain `snakemake` ends with every run exported offline."""
+    pytest.importorskip("wandb", reason="wandb is in requirements-track.txt")
+    from conftest import planned_jobs, snakemake, write_config
+    from wandb_files import read_offline_run
+
+    results = tmp_path / "results"
+    models = {name: synthetic_runs.MODELS[name] for name in ("custom_cnn", "vgg16")}
+    synthetic_runs.write_grid(results, seeds=1, models=models, epochs=3)
+    config = {
+        "results_dir": str(results), "data_dir": str(tmp_path / "data"), "device": "cpu",
+        "models": {name: synthetic_runs.model_block(epochs=3) for name in models},
+        "compare": {"datasets": ["digits"], "splits": ["two", "three"], "models": list(models), "seeds": [0]},
+    }
+    rules = ("--allowed-rules", "aggregate_results", "render_report", "wandb", "--rerun-incomplete")
+    off = write_config(tmp_path / "off.yaml", config)
+    assert "wandb" not in planned_jobs(snakemake(tmp_path, off, *rules, "-n").stdout)
+    on = write_config(tmp_path / "on.yaml", {**config, "wandb": {"enabled": True, "project": "study"}})
+    snakemake(tmp_path, on, *rules)
+    manifest = json.loads((results / "wandb-export.json").read_text())
+    assert manifest["project"] == "study" and len(manifest["runs"]) == 4
+    for label, done in manifest["runs"].items():
+        offline = read_offline_run(done["folder"])
+        run_dir = results / "runs" / label
+        assert Path(done["folder"]).is_relative_to(results / "wandb")
+        assert offline["config"] == read_record(run_dir).params and offline["project"] == "study"
+    assert planned_jobs(snakemake(tmp_path, on, *rules, "-n").stdout) == {}
