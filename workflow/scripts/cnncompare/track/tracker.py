@@ -46,9 +46,6 @@ class LiveLoggers:
         self._loggers = list(loggers)
         self._failed: list = []
 
-    def __bool__(self) -> bool:
-        return bool(self._loggers)
-
     def _call(self, logger, method: str, *args) -> None:
         try:
             getattr(logger, method)(*args)
