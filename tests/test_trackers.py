@@ -1,7 +1,8 @@
 """The trackers behind their two interfaces (cnncompare/track/tracker.py), on
 one finished run written by the test: TensorBoard (a live logger), MLflow and
 W&B offline (exporters) record the same params of it, read back with each
-tracker's own reader; W&B writes under results_dir and reaches no server; a
+tracker's own reader; W&B writes under results_dir, reaches no server and
+works with no network at all (a network namespace of its own); a
 live logger that fails never fails training. No Snakemake here."""
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import ipaddress
 import json
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -147,6 +150,29 @@ def test_wandb_writes_offline_under_results_dir_and_connects_to_no_server(record
     assert [history[e]["val_acc"] for e in (1, 2, 3, 4)] == [float(r["val_acc"]) for r in record.history]
     assert offline["summary"]["test_acc"] == record.metrics["test_acc"]
     assert offline["summary"]["status"] == "completed"
+
+
+NO_NETWORK = """
+import sys
+from cnncompare.track.wandb_offline import export_runs
+print(export_runs([sys.argv[1]], sys.argv[2], "trackers")["runs"])
+"""
+
+
+def test_wandb_exports_with_no_network_at_all(record, tmp_path):
+    """In a network namespace of its own (no interface, not even loopback up),
+    where any attempt to reach a server fails, the export still succeeds."""
+    pytest.importorskip("wandb", reason="wandb is in requirements-track.txt")
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"]).returncode != 0:
+        pytest.skip("no unprivileged network namespace here (unshare -rn)")
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    proc = subprocess.run(["unshare", "-rn", sys.executable, "-c", NO_NETWORK, str(record.folder),
+                           str(tmp_path / "wandb")], capture_output=True, text=True, timeout=240,
+                          env={**env, "PYTHONPATH": str(scripts)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "'action': 'added'" in proc.stdout
+    assert len(list((tmp_path / "wandb" / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
 
 
 def test_wandb_exports_an_unchanged_run_once_and_replaces_a_retrained_one(record, tmp_path, monkeypatch):
