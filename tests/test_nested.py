@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from cnncompare.nested import deref, flatten, get_key, set_key, unflatten
+from cnncompare.nested import deref, flatten, get_key, parts, set_key, unflatten
 
 BLOCK = {
     "arch": "resnet18",
@@ -61,3 +61,7 @@ def test_deref_follows_a_local_ref_and_keeps_the_nodes_own_keys():
     assert deref(node, root) == {"type": "object", "description": "mine"}
     plain = {"type": "string"}
     assert deref(plain, root) is plain
+
+
+def test_parts_are_the_keys_on_a_dotted_keys_path():
+    assert parts("head.dropout") == ("head", "dropout") and parts("lr") == ("lr",)

@@ -4,6 +4,7 @@ A model block nests (`head: {hidden: [1024], dropout: 0.5}`); a sweep, a
 tracker's params and a warning name one setting by its dotted key
 (`head.dropout`). This module is the one place that turns one into the other:
 
+- parts(key): the keys on a dotted key's path, ("head", "dropout");
 - flatten(block): {dotted key: leaf} of every leaf, in the block's order;
 - set_key(block, key, value): the leaf at `key` set, making the blocks on the way;
 - get_key(block, key): the leaf (or block) at `key`;
@@ -29,6 +30,11 @@ from typing import Any
 SEP = "."
 
 
+def parts(key: str) -> tuple[str, ...]:
+    """The keys on the path of dotted `key`, outermost first."""
+    return tuple(key.split(SEP))
+
+
 def leaves(block: Mapping, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted key, leaf) of every leaf of `block`, depth first, in its order."""
     for key, value in block.items():
@@ -47,7 +53,7 @@ def flatten(block: Mapping) -> dict[str, Any]:
 def set_key(block: dict, key: str, value) -> None:
     """Set the leaf at dotted `key` to a copy of `value`. A block on the way that
     is missing, or is not a mapping, becomes an empty one first."""
-    *parents, last = key.split(SEP)
+    *parents, last = parts(key)
     node = block
     for part in parents:
         if not isinstance(node.get(part), dict):
@@ -65,7 +71,8 @@ def unflatten(flat: Mapping[str, Any]) -> dict:
 
 
 def get_key(block: Mapping, key: str, sep: str = SEP):
-    """What `block` holds at `key`; KeyError naming the whole key when a part is missing."""
+    """What `block` holds at `key` (its parts joined by `sep`); KeyError naming
+    the whole key when a part is missing."""
     node: Any = block
     for part in key.split(sep):
         if not isinstance(node, Mapping) or part not in node:

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from cnncompare.nested import deref
+from cnncompare import nested
 from cnncompare.plan.arch_facts import unknown_arch_hint
 from cnncompare.plan.archs import CUSTOM_ARCHS, is_known_arch
 from cnncompare.plan.sweeps import SweepError, sweep_settings, variant_block, variant_name
@@ -159,9 +159,9 @@ def _with_named_datasets(schema: dict, datasets) -> tuple[dict, list[str]]:
 
 
 def _fill_defaults(value: dict, node: dict, root: dict) -> None:
-    node = deref(node, root)
+    node = nested.deref(node, root)
     for key, sub in node.get("properties", {}).items():
-        sub = deref(sub, root)
+        sub = nested.deref(sub, root)
         if "default" in sub:
             default = copy.deepcopy(sub["default"])
             if key not in value:
@@ -429,7 +429,7 @@ def _expand_sweeps(config: dict, schema: dict, command_line: dict) -> tuple[dict
         for values in settings:
             vname = variant_name(name, values)
             variant = variants[vname] = variant_block(block, values)
-            swept = [tuple(k.split(".")) for k in values]
+            swept = [nested.parts(k) for k in values]
             for error in validator.iter_errors(variant):
                 path = tuple(map(str, error.absolute_path))
                 if any(path[:len(k)] == k or k[:len(path)] == path for k in swept):

@@ -25,7 +25,7 @@ import math
 import random
 import re
 
-from cnncompare.nested import deref, set_key
+from cnncompare import nested
 
 SWEEP_KEYS = ("sweep", "sweep_samples", "sweep_seed")
 DISTRIBUTIONS = ("log_uniform", "uniform", "choice")
@@ -113,12 +113,12 @@ def _spec_problems(where: str, key: str, spec, random_search: bool) -> list[str]
 
 def _path_problem(where: str, key: str, model_schema: dict, root: dict) -> str | None:
     """Why `key` is not a setting path of a model block, or None."""
-    parts = key.split(".")
+    parts = nested.parts(key)
     if parts[0] in NOT_SWEPT:
         return f"{where}.{key}: {parts[0]} cannot be swept (it does not change training)"
     node = model_schema
     for depth, part in enumerate(parts):
-        node = deref(node, root)
+        node = nested.deref(node, root)
         known = node.get("properties", {})
         if part not in known:
             at = ".".join(parts[:depth])
@@ -161,7 +161,7 @@ def variant_block(block: dict, settings: dict) -> dict:
     """A complete model block: the swept block without its sweep keys, with `settings` set at their paths."""
     variant = copy.deepcopy({k: v for k, v in block.items() if k not in SWEEP_KEYS})
     for key, value in settings.items():
-        set_key(variant, key, value)
+        nested.set_key(variant, key, value)
     return variant
 
 
