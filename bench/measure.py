@@ -285,32 +285,38 @@ def tensorboard_epochs(block: dict, images: np.ndarray, labels: np.ndarray, val_
                    [str(c) for c in range(10)], CIFAR_MEAN, CIFAR_STD)
     epochs = block["epochs"]
 
+    identity = {"dataset": "bench", "split": "three", "model": "bench", "seed": 0}
+    row = {"train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "lr": 0.1}
+
     def run(curves) -> float:
         torch.manual_seed(0)
         model = build_model(block, 10, CIFAR_MEAN, CIFAR_STD).to(device)
         clock = Stopwatch(device).start()
-        fit(model, data, block, seed=0, device=device, curves=curves)
+        if curves is not None:
+            curves.start(identity, block)
+        fit(model, data, block, seed=0, device=device, live=curves)
         seconds = clock.seconds()
         if curves is not None:
-            curves.close()
+            curves.finish(None)
         return seconds / epochs
 
     warm_up = LiveCurves(folder / "warm-up")  # the tensorboard import, once, as a job pays it
-    warm_up.start(1)
-    warm_up.close()
+    warm_up.start(identity, block)
+    warm_up.epoch(1, row)
+    warm_up.finish(None)
     best = {"with": float("inf"), "without": float("inf")}
     for i in range(repeats):
         best["without"] = min(best["without"], run(None))
         best["with"] = min(best["with"], run(LiveCurves(folder / f"run{i}")))
     # The writer alone, free of the epochs' noise: one history row written and flushed, 200 times.
     alone = LiveCurves(folder / "alone")
-    alone.start(1)
-    row = {"train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "lr": 0.1}
+    alone.start(identity, block)
+    alone.epoch(0, row)  # opens the writer, outside the timing
     clock = Stopwatch(torch.device("cpu")).start()
     for epoch in range(1, 201):
-        alone.epoch({**row, "epoch": epoch})
+        alone.epoch(epoch, row)
     writer_ms = clock.seconds() / 200 * 1000
-    alone.close()
+    alone.finish(None)
     return {
         "train_images": len(labels) - val_size, "val_images": val_size, "epochs": epochs,
         "without_s_per_epoch": best["without"], "with_s_per_epoch": best["with"],

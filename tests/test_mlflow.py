@@ -16,7 +16,8 @@ import synthetic_runs
 from conftest import planned_jobs, snakemake, write_config
 from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.fileio import read_csv, read_json
-from cnncompare.track.mlflow_export import flatten, local_store
+from cnncompare.track.mlflow_export import local_store
+from cnncompare.track.record import as_text, read_record
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow is in requirements-track.txt (make test installs it)")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -93,9 +94,9 @@ def test_every_run_is_in_the_store_with_its_tags_params_and_test_accuracy(study)
             assert row[f"tags.{key}"] == str(metrics[key])
         assert row["tags.mlflow.runName"] == label
         assert row["status"] == "FINISHED"
-        # The model block, flattened: every key, with nested ones dotted.
+        # The run's identity and the settings that took effect, nested ones dotted, as text.
         params = {k[len("params."):]: v for k, v in row.items() if k.startswith("params.") and v is not None}
-        assert params == flatten(metrics["config"])
+        assert params == {key: as_text(value) for key, value in read_record(run_dir).params.items()}
         assert params["lr"] == "0.02" and params["augment.flip"] == "true" and params["augment.crop_padding"] == "4"
         assert row["metrics.test_acc"] == pytest.approx(metrics["test_acc"])
         assert row["metrics.test_loss"] == pytest.approx(metrics["test_loss"])
@@ -183,15 +184,19 @@ def test_snakemake_plans_the_export_without_mlflow_or_torch(study, tmp_path):
 
 
 def test_what_a_run_records_of_metrics_json():
+    from pathlib import Path
+
     from cnncompare.track.mlflow_export import mlflow_name, run_contents
+    from cnncompare.track.record import RunRecord
 
     metrics = {"dataset": "cifar10", "split": "two", "model": "vgg16", "seed": 3, "test_acc": 0.9, "val_acc": 0.8,
                "pretrained": True, "weights": None, "versions": {"torch": "2.14.1"},
                "data": {"sha256": "ab", "files": {"t10k:images.gz": "md5"}}, "inference": {"latency_ms": 1.5},
                "config": {"lr": 0.01, "head": {"hidden": [1024, 512], "norm": False}}}
     history = [{"epoch": "1", "val_acc": "0.5", "lr": "0.01"}, {"epoch": "2", "val_acc": "0.8", "lr": ""}]
-    found = run_contents(metrics, history)
-    assert found["params"] == {"lr": "0.01", "head.hidden": "[1024, 512]", "head.norm": "false"}
+    found = run_contents(RunRecord(Path("."), metrics, history))
+    assert found["params"] == {"dataset": "cifar10", "split": "two", "model": "vgg16", "seed": "3",
+                               "lr": "0.01", "head.hidden": "[1024, 512]", "head.norm": "false"}
     # metrics.json's val_acc (the tested epoch's) beside the curve of that name, not in it.
     assert found["figures"] == {"test_acc": 0.9, "tested.val_acc": 0.8, "inference.latency_ms": 1.5}
     assert found["curves"] == {"val_acc": [(1, 0.5), (2, 0.8)], "lr": [(1, 0.01)]}

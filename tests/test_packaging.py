@@ -28,12 +28,13 @@ RULES = REPO / "workflow" / "rules"
 SCHEDULER_ONLY = {"jsonschema", "pygments", "pytest", "snakefmt"}
 TORCH = {"torch", "torchvision"}
 MLFLOW = {"mlflow"}
+WANDB = {"wandb"}
 # Which environment each kind of rule runs in.
 RULE_ENVS = {
     "prepare_dataset": "light.yaml", "make_split": "light.yaml",
     "aggregate_results": "light.yaml", "render_report": "light.yaml",
     "train_model": "torch.yaml", "evaluate_model": "torch.yaml",
-    "mlflow": "track.yaml",
+    "mlflow": "track.yaml", "wandb": "wandb.yaml",
 }
 
 
@@ -108,14 +109,19 @@ def test_every_runtime_requirement_is_in_an_env_and_the_envs_agree():
     missing = runtime - set(light) - set(torch_env)
     assert not missing, f"in requirements.txt but in no env of workflow/envs/: {sorted(missing)}"
     assert TORCH <= set(torch_env) and not TORCH & set(light), "torch belongs to torch.yaml only"
-    track = env_pins("track.yaml")
-    assert set(requirements("requirements-track.txt")) <= set(track), "track.yaml lacks requirements-track.txt"
-    assert MLFLOW <= set(track) and not MLFLOW & (set(light) | set(torch_env)), "mlflow belongs to track.yaml only"
-    pins = {"light.yaml": light, "torch.yaml": torch_env, "track.yaml": track}
+    track, wandb = env_pins("track.yaml"), env_pins("wandb.yaml")
+    lacking = set(requirements("requirements-track.txt")) - set(track) - set(wandb)
+    assert not lacking, f"requirements-track.txt's {sorted(lacking)} are in no tracker's env"
+    assert MLFLOW <= set(track) and not MLFLOW & (set(light) | set(torch_env) | set(wandb)), \
+        "mlflow belongs to track.yaml only"
+    assert WANDB <= set(wandb) and not WANDB & (set(light) | set(torch_env) | set(track)), \
+        "wandb belongs to wandb.yaml only"
+    pins = {"light.yaml": light, "torch.yaml": torch_env, "track.yaml": track, "wandb.yaml": wandb}
     for (name_a, a), (name_b, b) in itertools.combinations(pins.items(), 2):
         for package in set(a) & set(b):
             assert a[package] == b[package], f"{package} is pinned differently in {name_a} and {name_b}"
-    assert conda_python("light.yaml") == conda_python("torch.yaml") == conda_python("track.yaml")
+    assert conda_python("light.yaml") == conda_python("torch.yaml") == conda_python("track.yaml") \
+        == conda_python("wandb.yaml")
 
 
 def test_the_slurm_plugin_is_a_cluster_extra():

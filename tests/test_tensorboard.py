@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from cnncompare.track.live_curves import SCALARS
+from cnncompare.track.record import run_params
 from small_runs import prepared_data
 from test_resume import EPOCHS, arguments, kill_at, run_to_end
 
@@ -73,9 +74,11 @@ def test_each_epoch_is_one_value_per_scalar_equal_to_history_with_the_settings_a
                for name, value in start.hparams.items()}
     assert hparams["model"] == "m" and hparams["dataset"] == "d" and hparams["seed"] == 0
     assert hparams["lr"] == pytest.approx(args["block"]["lr"]) and hparams["epochs"] == EPOCHS
-    assert hparams["augment.crop_padding"] == 4 and hparams["augment.flip"] == 1  # nested, flattened (torch writes a bool as a number)
+    assert hparams["augment.crop_padding"] == 4 and hparams["augment.flip"] == "true"  # nested, flattened; a bool as JSON text
     assert "head.pool" not in hparams  # a setting custom_cnn does not read is left out
     assert hparams["optimizer"] == args["block"]["optimizer"]
+    # Exactly the params every tracker records of the run (numbers read back as floats).
+    assert hparams == run_params(args["run"], args["block"])
 
 
 def test_killed_and_resumed_the_curves_hold_one_value_per_step(dataset, tmp_path):

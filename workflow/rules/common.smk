@@ -345,6 +345,19 @@ def mlflow_experiment():
     return CFG["mlflow"]["experiment"] or f"cnncompare-{Path(RESULTS).name}"
 
 
+def wandb_dir(wildcards, output):
+    """wandb.dir, else <results_dir>/wandb (from the output, as Snakemake sees results_dir)."""
+    return CFG["wandb"]["dir"] or str(Path(output.manifest).parent / "wandb")
+
+
+def wandb_project():
+    return CFG["wandb"]["project"] or f"cnncompare-{Path(RESULTS).name}"
+
+
+# With wandb.enabled, every run of the workflow ends with the W&B export (rule wandb).
+TRACK_TARGETS = [results_path("wandb-export.json")] if CFG["wandb"]["enabled"] else []
+
+
 def workflow_commit():
     """The git commit of the workflow's own checkout, and whether tracked files
     differ from it; None outside git. Computed here, once per invocation, and

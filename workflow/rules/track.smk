@@ -26,3 +26,27 @@ rule mlflow:
         results_dir=lambda w, output: str(Path(output.manifest).parent),
     script:
         "../scripts/export_mlflow.py"
+
+
+# The finished runs as offline Weights & Biases runs: `snakemake wandb`, and
+# part of the default target with wandb.enabled (TRACK_TARGETS in common.smk).
+# Nothing reaches a server; `wandb sync` later is the user's step (docs/trackers.md).
+rule wandb:
+    input:
+        metrics=run_files("metrics.json"),
+        history=run_files("history.csv"),
+        confusion=run_files("confusion.csv"),
+    output:
+        # Which offline W&B run holds each run; the runs themselves are under params.dir.
+        manifest=results_path("wandb-export.json"),
+    log:
+        results_path("logs/wandb.log"),
+    # Seconds of work that needs no GPU: not worth a cluster job.
+    localrule: True
+    conda:
+        "../envs/wandb.yaml"
+    params:
+        dir=wandb_dir,
+        project=wandb_project(),
+    script:
+        "../scripts/export_wandb.py"

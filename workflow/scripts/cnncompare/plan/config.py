@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from cnncompare import nested
 from cnncompare.plan.arch_facts import unknown_arch_hint
 from cnncompare.plan.archs import CUSTOM_ARCHS, is_known_arch
 from cnncompare.plan.sweeps import SweepError, sweep_settings, variant_block, variant_name
@@ -157,23 +158,10 @@ def _with_named_datasets(schema: dict, datasets) -> tuple[dict, list[str]]:
 # --- defaults ----------------------------------------------------------------
 
 
-def _deref(node: dict, root: dict) -> dict:
-    """Follow a local `$ref` (only "#/$defs/..." is used), keeping sibling keys."""
-    ref = node.get("$ref")
-    if not ref:
-        return node
-    target: Any = root
-    for part in ref.removeprefix("#/").split("/"):
-        target = target[part]
-    merged = dict(target)
-    merged.update({k: v for k, v in node.items() if k != "$ref"})
-    return merged
-
-
 def _fill_defaults(value: dict, node: dict, root: dict) -> None:
-    node = _deref(node, root)
+    node = nested.deref(node, root)
     for key, sub in node.get("properties", {}).items():
-        sub = _deref(sub, root)
+        sub = nested.deref(sub, root)
         if "default" in sub:
             default = copy.deepcopy(sub["default"])
             if key not in value:
@@ -441,7 +429,7 @@ def _expand_sweeps(config: dict, schema: dict, command_line: dict) -> tuple[dict
         for values in settings:
             vname = variant_name(name, values)
             variant = variants[vname] = variant_block(block, values)
-            swept = [tuple(k.split(".")) for k in values]
+            swept = [nested.parts(k) for k in values]
             for error in validator.iter_errors(variant):
                 path = tuple(map(str, error.absolute_path))
                 if any(path[:len(k)] == k or k[:len(path)] == path for k in swept):

@@ -23,6 +23,7 @@ from cnncompare.plan import arch_facts
 from cnncompare.plan.config import config_problems
 from cnncompare.data.formats import image_roots
 from cnncompare.columns import RUN_KEYS
+from cnncompare.nested import parts
 from cnncompare.plan.settings import unused_settings
 from cnncompare.plan.sizing import job_limits
 from cnncompare.data.splits import holdout_size
@@ -199,7 +200,7 @@ def _written(raw: dict, name: str) -> dict:
                  and isinstance(models[b].get("sweep"), dict)]
         if swept:
             block = max(swept, key=len)
-            block = {**models[block], **{key.split(".")[0]: True for key in models[block]["sweep"]}}
+            block = {**models[block], **{parts(key)[0]: True for key in models[block]["sweep"]}}
     return block if isinstance(block, dict) else {}
 
 

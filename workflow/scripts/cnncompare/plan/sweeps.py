@@ -25,6 +25,8 @@ import math
 import random
 import re
 
+from cnncompare import nested
+
 SWEEP_KEYS = ("sweep", "sweep_samples", "sweep_seed")
 DISTRIBUTIONS = ("log_uniform", "uniform", "choice")
 # Keys that say nothing about training: sweeping them would make identical runs.
@@ -111,12 +113,12 @@ def _spec_problems(where: str, key: str, spec, random_search: bool) -> list[str]
 
 def _path_problem(where: str, key: str, model_schema: dict, root: dict) -> str | None:
     """Why `key` is not a setting path of a model block, or None."""
-    parts = key.split(".")
+    parts = nested.parts(key)
     if parts[0] in NOT_SWEPT:
         return f"{where}.{key}: {parts[0]} cannot be swept (it does not change training)"
     node = model_schema
     for depth, part in enumerate(parts):
-        node = _deref(node, root)
+        node = nested.deref(node, root)
         known = node.get("properties", {})
         if part not in known:
             at = ".".join(parts[:depth])
@@ -125,26 +127,6 @@ def _path_problem(where: str, key: str, model_schema: dict, root: dict) -> str |
                     f"{', '.join(k for k in sorted(known) if k not in NOT_SWEPT) or 'none'}")
         node = known[part]
     return None
-
-
-def _deref(node: dict, root: dict) -> dict:
-    ref = node.get("$ref")
-    if not ref:
-        return node
-    target = root
-    for part in ref.removeprefix("#/").split("/"):
-        target = target[part]
-    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-
-
-def _set_path(block: dict, key: str, value) -> None:
-    *parents, last = key.split(".")
-    node = block
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[last] = copy.deepcopy(value)
 
 
 def sweep_settings(name: str, block: dict, model_schema: dict, root: dict) -> list[dict]:
@@ -179,7 +161,7 @@ def variant_block(block: dict, settings: dict) -> dict:
     """A complete model block: the swept block without its sweep keys, with `settings` set at their paths."""
     variant = copy.deepcopy({k: v for k, v in block.items() if k not in SWEEP_KEYS})
     for key, value in settings.items():
-        _set_path(variant, key, value)
+        nested.set_key(variant, key, value)
     return variant
 
 

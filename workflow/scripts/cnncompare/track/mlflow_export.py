@@ -1,4 +1,4 @@
-"""Finished runs into an MLflow tracking store (rule mlflow, `snakemake mlflow`).
+"""Finished runs into an MLflow tracking store (rule mlflow, `snakemake mlflow`): an Exporter.
 
 One MLflow run per (dataset, split, model, seed), found again by its tag
 `cnncompare.run` (dataset/split/model/seedN), so that exporting twice adds
@@ -10,15 +10,14 @@ nothing twice:
   can add metric values but not take them back, so updating in place would
   leave the old epochs' values beside the new ones.
 
-What an MLflow run holds:
+What an MLflow run holds (track/record.py decides what, for every tracker):
 - tags: dataset, split, model, seed, and metrics.json's other texts (arch,
   status, device, init, ...), the package versions as version.<name>;
-- params: the model block as trained (metrics.json's `config`), flattened
-  with dotted keys (augment.flip, head.hidden);
+- params: the run's params (record.run_params: its identity and the settings
+  that took effect, dotted keys), as text, since MLflow keeps params as text;
 - metrics: history.csv's columns, one value per epoch with step = epoch; and
-  metrics.json's numbers (test_acc, test_loss, the cost figures ...) once.
-  metrics.json's train/val figures, which are the tested epoch's, are named
-  tested.<name> so they do not mix with the per-epoch curves of that name;
+  metrics.json's numbers (test_acc, test_loss, the cost figures ...) once,
+  the tested epoch's train/val figures as tested.<name>;
 - artifacts: history.csv, confusion.csv and the study's report.html.
 
 Imports mlflow: run only inside the rule's job (workflow/envs/track.yaml),
@@ -27,8 +26,6 @@ never in Snakemake's own process.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import re
@@ -38,20 +35,13 @@ from pathlib import Path
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
-from cnncompare.columns import HISTORY_COLUMNS, RUN_KEYS
-from cnncompare.fileio import read_csv, read_json
-from cnncompare.plan.runs import run_label
+from cnncompare.track.record import RunRecord, as_text, files_digest, read_record
 
 log = logging.getLogger("cnncompare.mlflow")
 
 RUN_TAG = "cnncompare.run"
 FILES_TAG = "cnncompare.files_sha256"
 REPORT_TAG = "cnncompare.report_sha256"
-RUN_FILES = ("metrics.json", "history.csv", "confusion.csv")
-# history.csv columns that are not curves: the epoch is the step.
-NOT_CURVES = {"epoch"}
-# metrics.json keys that are part of the run's identity or its params, not figures.
-NOT_FIGURES = set(RUN_KEYS) | {"config"}
 # MLflow refuses longer values (its limits for tags and params).
 MAX_VALUE = 5000
 # MLflow's log_batch takes at most 1000 metrics and 100 params per call.
@@ -73,70 +63,22 @@ def mlflow_name(name: str) -> str:
     return ("_" + name if name.startswith(".") else name)[:250]
 
 
-def flat_items(block: dict, prefix: str = ""):
-    """(dotted.key, value) of every leaf of a nested mapping."""
-    for key, value in block.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            yield from flat_items(value, f"{name}.")
-        else:
-            yield name, value
+def _names(mapping: dict) -> dict:
+    return {mlflow_name(key): value for key, value in mapping.items()}
 
 
-def as_text(value) -> str:
-    """Texts as they are, everything else as JSON (true, null, [1024, 512])."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def flatten(block: dict, prefix: str = "") -> dict[str, str]:
-    """{dotted.key: text} of a nested mapping (a model block as params)."""
-    return {mlflow_name(name): as_text(value) for name, value in flat_items(block, prefix)}
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def run_contents(metrics: dict, history: list[dict]) -> dict:
+def run_contents(record: RunRecord) -> dict:
     """What one MLflow run records of a run: {'tags', 'params', 'curves', 'figures'}.
 
     curves: {name: [(epoch, value), ...]}; figures: {name: value}."""
-    tags = {key: str(metrics[key]) for key in RUN_KEYS}
-    tags[RUN_TAG] = run_label(metrics)
-    figures = {}
-    # Every other leaf of metrics.json: numbers are figures, the rest tags (keys
-    # other code adds later, nested ones too, come along without a change here).
-    rest = {("version" if k == "versions" else k): v for k, v in metrics.items() if k not in NOT_FIGURES}
-    for key, value in flat_items(rest):
-        if _is_number(value):
-            figures[mlflow_name(f"tested.{key}" if key in HISTORY_COLUMNS else key)] = float(value)
-        elif value is not None:
-            tags[mlflow_name(key)] = as_text(value)
-    curves = {}
-    for column in history[0] if history else []:
-        if column in NOT_CURVES:
-            continue
-        try:
-            points = [(int(row["epoch"]), float(row[column])) for row in history if row[column] not in ("", None)]
-        except ValueError:  # a column of texts, should one be added: not a curve
-            log.warning("history.csv column %s holds values that are not numbers: not exported", column)
-            continue
-        if points:
-            curves[mlflow_name(column)] = points
-    params = flatten(metrics.get("config") or {})
+    tags = {**record.texts(), RUN_TAG: record.label}
+    params = {key: as_text(value) for key, value in record.params.items()}
     return {
-        "tags": {k: v[:MAX_VALUE] for k, v in tags.items()},
-        "params": {k: v[:MAX_VALUE] for k, v in params.items()},
-        "curves": curves,
-        "figures": figures,
+        "tags": {k: v[:MAX_VALUE] for k, v in _names(tags).items()},
+        "params": {k: v[:MAX_VALUE] for k, v in _names(params).items()},
+        "curves": _names(record.curves()),
+        "figures": _names(record.figures()),
     }
-
-
-def files_digest(paths) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def _started_ms(metrics: dict) -> int | None:
@@ -169,10 +111,9 @@ def _existing_runs(client: MlflowClient, experiment_id: str) -> dict[str, list]:
             return found
 
 
-def _log_run(client: MlflowClient, experiment_id: str, run_dir: Path, metrics: dict, history: list[dict],
-             files_sha: str) -> str:
-    contents = run_contents(metrics, history)
-    started = _started_ms(metrics)
+def _log_run(client: MlflowClient, experiment_id: str, record: RunRecord, files_sha: str) -> str:
+    contents = run_contents(record)
+    started = _started_ms(record.metrics)
     tags = {**contents["tags"], FILES_TAG: files_sha}
     run = client.create_run(experiment_id, start_time=started, tags=tags, run_name=tags[RUN_TAG])
     run_id = run.info.run_id
@@ -188,28 +129,28 @@ def _log_run(client: MlflowClient, experiment_id: str, run_dir: Path, metrics: d
     for start in range(0, len(points), METRIC_BATCH):
         client.log_batch(run_id, metrics=points[start:start + METRIC_BATCH])
     for name in ("history.csv", "confusion.csv"):
-        client.log_artifact(run_id, str(run_dir / name))
+        client.log_artifact(run_id, str(record.folder / name))
     return run_id
 
 
-def export_runs(run_dirs, report: str | os.PathLike, tracking_uri: str, experiment: str,
-                artifact_location: str | None = None) -> dict:
-    """Put every run of `run_dirs` into `experiment` of the store at
-    `tracking_uri`; returns the manifest: the store, the experiment, and for
-    each run label its MLflow run id and what was done ('added', 'replaced',
-    'unchanged')."""
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment_id = _experiment_id(client, experiment, artifact_location)
-    existing = _existing_runs(client, experiment_id)
-    report = Path(report)
-    report_sha = files_digest([report])
-    exported = {}
-    for run_dir in map(Path, run_dirs):
-        metrics = read_json(run_dir / "metrics.json")
-        history = read_csv(run_dir / "history.csv")
-        label = run_label(metrics)
-        files_sha = files_digest(run_dir / name for name in RUN_FILES)
-        previous = existing.get(label, [])
+class MlflowExporter:
+    """Finished runs into `experiment` of the store at `tracking_uri`, each with
+    the study's report; an Exporter (track/tracker.py)."""
+
+    def __init__(self, tracking_uri: str, experiment: str, report: str | os.PathLike,
+                 artifact_location: str | None = None):
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.tracking_uri, self.experiment = tracking_uri, experiment
+        self.experiment_id = _experiment_id(self.client, experiment, artifact_location)
+        self._existing = _existing_runs(self.client, self.experiment_id)
+        self.report = Path(report)
+        self._report_sha = files_digest([self.report])
+
+    def export(self, record: RunRecord) -> dict:
+        """{'mlflow_run_id', 'action'}: what was done, 'added', 'replaced' or 'unchanged'."""
+        client, label = self.client, record.label
+        files_sha = record.files_digest()
+        previous = self._existing.get(label, [])
         keep = next((r for r in previous
                      if r.data.tags.get(FILES_TAG) == files_sha and r.info.status == "FINISHED"), None)
         for run in previous:  # older exports of this run, or a copy an interrupted export left
@@ -219,18 +160,31 @@ def export_runs(run_dirs, report: str | os.PathLike, tracking_uri: str, experime
             run_id, action = keep.info.run_id, "unchanged"
             old_report = keep.data.tags.get(REPORT_TAG)
         else:
-            run_id = _log_run(client, experiment_id, run_dir, metrics, history, files_sha)
+            run_id = _log_run(client, self.experiment_id, record, files_sha)
             action, old_report = ("replaced" if previous else "added"), None
-        if old_report != report_sha:
-            client.log_artifact(run_id, str(report))
-            client.set_tag(run_id, REPORT_TAG, report_sha)
+        if old_report != self._report_sha:
+            client.log_artifact(run_id, str(self.report))
+            client.set_tag(run_id, REPORT_TAG, self._report_sha)
         if keep is None:
             # Finished last: an export interrupted before this leaves a run that is
             # not FINISHED, which the next export replaces.
-            ended = _started_ms(metrics)
-            seconds = sum(metrics.get(k) or 0 for k in ("setup_seconds", "train_seconds", "eval_seconds"))
+            ended = _started_ms(record.metrics)
+            seconds = sum(record.metrics.get(k) or 0 for k in ("setup_seconds", "train_seconds", "eval_seconds"))
             client.set_terminated(run_id, end_time=ended + int(seconds * 1000) if ended else None)
         log.info("%s: %s (MLflow run %s)", label, action, run_id)
-        exported[label] = {"mlflow_run_id": run_id, "action": action}
-    return {"tracking_uri": tracking_uri, "experiment": experiment, "experiment_id": experiment_id,
+        return {"mlflow_run_id": run_id, "action": action}
+
+
+def export_runs(run_dirs, report: str | os.PathLike, tracking_uri: str, experiment: str,
+                artifact_location: str | None = None) -> dict:
+    """Put every run of `run_dirs` into `experiment` of the store at
+    `tracking_uri`; returns the manifest: the store, the experiment, and for
+    each run label its MLflow run id and what was done ('added', 'replaced',
+    'unchanged')."""
+    exporter = MlflowExporter(tracking_uri, experiment, report, artifact_location)
+    exported = {}
+    for run_dir in run_dirs:
+        record = read_record(run_dir)
+        exported[record.label] = exporter.export(record)
+    return {"tracking_uri": tracking_uri, "experiment": experiment, "experiment_id": exporter.experiment_id,
             "runs": exported}

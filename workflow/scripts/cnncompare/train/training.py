@@ -33,9 +33,10 @@ from cnncompare.train.devices import (
 )
 from cnncompare.fileio import write_csv, write_json
 from cnncompare.track.live_curves import LiveCurves
+from cnncompare.track.record import final_metrics
+from cnncompare.track.tracker import LiveLogger, LiveLoggers
 from cnncompare.train.models import build_model, count_parameters, parameter_groups
 from cnncompare.plan.runs import run_label
-from cnncompare.plan.settings import effective_settings
 from cnncompare.data.splits import PARTS, read_split
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ class FitResult:
 
 def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "",
         checkpoint_path=None, fingerprint: str = "", perf: Performance = FP32,
-        gpu_missing: bool = False, curves: LiveCurves | None = None) -> FitResult:
+        gpu_missing: bool = False, live: LiveLogger | None = None) -> FitResult:
     """Train for block['epochs'] epochs, validating after each.
 
     Stops early, with status 'diverged', at the first epoch whose training loss
@@ -252,8 +253,8 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
     as without the interruption (on the CPU; GPU kernels may differ in the
     last bits unless perf.deterministic). With gpu_missing (a GPU job on the
     CPU), the first epoch it trains is followed by a warning that says how
-    long the whole run takes at that speed. With `curves`, each epoch's row
-    also goes to TensorBoard as soon as it is computed.
+    long the whole run takes at that speed. With a `live` logger (started by
+    the caller), each epoch's row also goes to it as soon as it is computed.
     """
     train_x, train_y = data.parts["train"]
     val_x, val_y = data.parts["val"]
@@ -282,8 +283,6 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
         log.info("%sresuming after epoch %d from %s", label, saved["epoch"], checkpoint_path)
     history = progress["history"]
     epochs = block["epochs"]
-    if curves is not None:
-        curves.start(first_epoch)
     clock = Stopwatch(device)
     for epoch in range(first_epoch, epochs + 1):
         clock.start()
@@ -300,8 +299,8 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
             "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
             "epoch_seconds": seconds, "elapsed_seconds": progress["elapsed"],
         })
-        if curves is not None:
-            curves.epoch(history[-1])
+        if live is not None:
+            live.epoch(epoch, history[-1])
         left = (epochs - epoch) * progress["elapsed"] / epoch
         log.info(
             "%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs  (%s left)",
@@ -388,7 +387,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
 
     With a tensorboard_dir, every epoch's losses, accuracies and learning rate
     are also written there as TensorBoard event files as it ends, and the
-    settings as hparams with the final metrics at the end (live_curves).
+    run's params as hparams with the final metrics at the end (live_curves).
 
     With a checkpoint_path the run survives being killed: it resumes from the
     last complete epoch when started again, and removes the checkpoint once
@@ -432,23 +431,24 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     setup_seconds = time.perf_counter() - t0
 
     inputs = [Path(data_dir) / "train.npz", Path(data_dir) / "test.npz", split_path, weights_path]
-    curves = LiveCurves(tensorboard_dir) if tensorboard_dir else None
+    # The live loggers only observe: they get each epoch's row and cannot fail the run (tracker.py).
+    live = LiveLoggers([LiveCurves(tensorboard_dir)] if tensorboard_dir else [])
+    live.start(run, block)
+    final = None  # stays None when training stops early: the loggers then only close
     try:
         result = fit(
             model, data, block, seed, device, label, checkpoint_path=checkpoint_path,
             fingerprint=checkpoint.fingerprint({**block, "performance": performance}, seed, inputs)
             if checkpoint_path else "",
-            perf=perf, gpu_missing=gpu_missing, curves=curves,
+            perf=perf, gpu_missing=gpu_missing, live=live,
         )
-        if curves is not None:
-            curves.finish({**run, **effective_settings(block)}, result.history)
+        final = final_metrics(result.history)
     except Terminated as stop:
         name = signal.Signals(stop.code - 128).name
         log.warning("%s%s: stopping; the next start resumes from %s", label, name, checkpoint_path)
         raise
     finally:
-        if curves is not None:
-            curves.close()
+        live.finish(final)
 
     checkpoint.save_torch(result.tested_state, model_path)
     write_csv(history_path, result.history, HISTORY_COLUMNS)
