@@ -166,3 +166,20 @@ def test_a_users_snakefile_runs_the_module_to_its_report(tmp_path):
         "changed": sorted(k for k in set(after) & set(before) if after[k] != before[k]),
         "gone": sorted(set(before) - set(after)),
     }
+
+
+@pytest.mark.workflow
+def test_a_bad_config_in_a_module_is_told_without_the_note_on_config_yaml(tmp_path):
+    """The note that config.yaml was not read from the working directory is for
+    runs of the checkout; a module's config is whatever the user's Snakefile gives."""
+    user = tmp_path / "my-study"
+    (user / "config").mkdir(parents=True)
+    (user / "Snakefile").write_text(USER_SNAKEFILE.format(entry=REPO / "workflow" / "Snakefile"))
+    config = _tiny_demo_config()
+    config["compare"]["seeds"] = [-1]
+    (user / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = subprocess.run([SNAKEMAKE, "-n"], cwd=user, capture_output=True, text=True, timeout=300)
+    told = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "invalid configuration:\n  - compare.seeds[0]: -1 must be >= 0" in told
+    assert "no config.yaml in" not in told

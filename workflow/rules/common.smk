@@ -28,6 +28,11 @@ def workflow_root():
 
 WORKFLOW_ROOT = workflow_root()
 sys.path.insert(0, str(WORKFLOW_ROOT / "workflow" / "scripts"))
+# Started from a Snakefile of the user's (`module cnncompare: ...`), not this checkout's.
+AS_MODULE = Path(workflow.main_snakefile).parent not in (
+    WORKFLOW_ROOT,
+    WORKFLOW_ROOT / "workflow",
+)
 
 # Everything imported here is free of torch and numpy: Snakemake's own process
 # plans (and downloads) with nothing but Snakemake, PyYAML and jsonschema.
@@ -72,7 +77,10 @@ try:
         workflow_dir=WORKFLOW_ROOT,
     )
 except PlanError as error:
-    raise WorkflowError(str(error)) from None
+    # A module's config is what the user's Snakefile gives it: no note on config.yaml.
+    raise WorkflowError(
+        str(PlanError(error.problems) if AS_MODULE else error)
+    ) from None
 CFG = PLAN.config
 for warning in PLAN.warnings:
     print(f"cnncompare: warning: {warning}", file=sys.stderr)
