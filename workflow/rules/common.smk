@@ -6,8 +6,33 @@ from pathlib import Path
 
 # `report` starts a keyword line in a Snakefile: the flag goes by another name here.
 from snakemake.io import report as report_flag
+from snakemake.sourcecache import LocalSourceFile
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+def workflow_root():
+    """The root of the checkout this file belongs to. The workflow's own files
+    (the package, the report template, its git commit) are found from here: used
+    as a module from a user's Snakefile, workflow.basedir and the working
+    directory are the user's folder."""
+    here = workflow.current_basedir  # workflow/rules of the checkout
+    if not isinstance(here, LocalSourceFile):
+        # Snakemake fetches a remote module's files one at a time, as it reads
+        # them; the planner and the jobs import the whole package.
+        raise WorkflowError(
+            f"cnncompare runs as a module from a local checkout only, not from {here}: "
+            "clone it (git clone, at the tag you want) and give its workflow/Snakefile "
+            "to `module: snakefile:`"
+        )
+    return Path(here.get_path_or_uri(secret_free=False)).parents[1]
+
+
+WORKFLOW_ROOT = workflow_root()
+sys.path.insert(0, str(WORKFLOW_ROOT / "workflow" / "scripts"))
+# Started from a Snakefile of the user's (`module cnncompare: ...`), not this checkout's.
+AS_MODULE = Path(workflow.main_snakefile).parent not in (
+    WORKFLOW_ROOT,
+    WORKFLOW_ROOT / "workflow",
+)
 
 # Everything imported here is free of torch and numpy: Snakemake's own process
 # plans (and downloads) with nothing but Snakemake, PyYAML and jsonschema.
@@ -49,10 +74,13 @@ try:
         config,
         command_line=workflow.config_settings.config,
         config_files=workflow.config_settings.configfiles,
-        workflow_dir=workflow.basedir,
+        workflow_dir=WORKFLOW_ROOT,
     )
 except PlanError as error:
-    raise WorkflowError(str(error)) from None
+    # A module's config is what the user's Snakefile gives it: no note on config.yaml.
+    raise WorkflowError(
+        str(PlanError(error.problems) if AS_MODULE else error)
+    ) from None
 CFG = PLAN.config
 for warning in PLAN.warnings:
     print(f"cnncompare: warning: {warning}", file=sys.stderr)
@@ -67,7 +95,7 @@ RUNS_PER_GPU = CFG["performance"]["runs_per_gpu"]
 PERFORMANCE = key_sorted(  # same for every run
     {k: v for k, v in CFG["performance"].items() if k != "runs_per_gpu"}
 )
-REPORT_TEMPLATE = str(Path(workflow.basedir) / "report" / "report.html.j2")
+REPORT_TEMPLATE = str(WORKFLOW_ROOT / "report" / "report.html.j2")
 
 
 def data_path(name):
@@ -365,7 +393,7 @@ def workflow_commit():
 
     def git(*args):
         return subprocess.run(
-            ["git", "-C", workflow.basedir, *args],
+            ["git", "-C", str(WORKFLOW_ROOT), *args],
             capture_output=True,
             text=True,
             check=True,

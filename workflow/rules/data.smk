@@ -1,9 +1,6 @@
 # Data: fetch each data set's files (on the submit host), parse them, draw the splits.
-
-
-localrules:
-    download_dataset,
-    download_weights,
+# The downloads say `localrule: True` themselves: a `localrules:` list names the
+# rules unprefixed, so it misses them in a module used with `as prefix_*`.
 
 
 rule download_dataset:
@@ -11,6 +8,7 @@ rule download_dataset:
         data_path("downloads/{dataset}/{file}"),
     log:
         data_path("logs/download_dataset/{dataset}/{file}.log"),
+    localrule: True
     params:
         # The md5 identifies the data; the url is only where to find it, so a
         # mirror with the same md5 re-runs nothing.
@@ -62,6 +60,7 @@ rule download_weights:
         weights_file_path(WEIGHTS, "{file}"),
     log:
         data_path("logs/download_weights/{file}.log"),
+    localrule: True
     params:
         # torch hub file names end in the first hex digits of their SHA-256.
         sha256_prefix=lambda w: planned_weights(w.file).sha256_prefix,
