@@ -28,7 +28,7 @@ from scipy import stats as scipy_stats
 import chromium
 import synthetic_runs
 from conftest import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
-from cnncompare.report import figures, labels, tables, timing
+from cnncompare.report import figures, labels, numbers, tables, timing
 from cnncompare.report.aggregate import read_benchmark
 from cnncompare.train.evaluation import pick_misclassified
 from cnncompare.report.findings import best_per_setting, overview, seed_comparison
@@ -295,7 +295,7 @@ def test_one_unit_per_quantity():
     epochs = tables.Column("epochs", "epochs_run", "count")
     params = tables.Column("parameters", "params_total", "count")
     assert tables.cell(0.97234, acc)["text"] == "97.2" and tables.cell(0.97234, acc)["title"] == "0.97234"
-    assert tables.pct(0.97234) == "97.2%"
+    assert numbers.pct(0.97234) == "97.2%"
     # Integers without decimals or "± 0", when every seed agrees.
     assert tables.group_cell([10, 10, 10], epochs)["text"] == "10"
     assert tables.group_cell([307946, 307946], params)["text"] == "307,946"
@@ -591,7 +591,7 @@ def test_seed_mean_and_std_shown_equal_those_of_the_runs(seeded):
             assert float(cell["data-value"]) == pytest.approx(statistics.fmean(values), rel=1e-12)
             assert float(cell["data-std"]) == pytest.approx(statistics.stdev(values), rel=1e-12, abs=1e-15)
             if len(set(values)) == 1:  # every seed agrees: the value once, no "± 0"
-                assert cell["text"] == tables.fmt(values[0], spec.kind)
+                assert cell["text"] == numbers.fmt(values[0], spec.kind)
                 continue
             mean_text, std_text = cell["text"].split(" ± ")
             digits = len(mean_text.partition(".")[2])

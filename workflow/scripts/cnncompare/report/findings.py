@@ -15,7 +15,8 @@ from cnncompare.report import timing
 from cnncompare.report.stats import (
     describe, group_label, group_runs, is_number, mean_interval, proportion_halfwidth, welch_interval,
 )
-from cnncompare.report.tables import fmt, pct, run_label
+from cnncompare.report.numbers import fmt, megabytes, pct, points, rate, seconds_text, share, signed_points
+from cnncompare.report.tables import run_label
 
 BIASED = "(the epoch is picked on the test set itself, so its figure is biased upwards)"
 PROTOCOL = {
@@ -55,13 +56,9 @@ def model_groups(done: list[dict]) -> list[dict]:
 def _accuracy(group: dict) -> str:
     acc = group["acc"]
     if acc["n"] > 1 and acc["half"] is not None:
-        return f"{pct(acc['mean'])} ± {acc['half'] * 100:.1f} (95% interval over {acc['n']} seeds)"
+        return f"{pct(acc['mean'])} ± {points(acc['half'])} (95% interval over {acc['n']} seeds)"
     tested = group["runs"][0].get("tested_epoch")
     return pct(acc["mean"]) + (f" (weights of epoch {tested})" if tested is not None else "")
-
-
-def _seconds(value) -> str:
-    return f"{value:.2f} s" if value < 10 else f"{value:,.1f} s"
 
 
 def _time_line(best: dict, groups: list[dict]) -> str | None:
@@ -75,18 +72,18 @@ def _time_line(best: dict, groups: list[dict]) -> str | None:
         others = sorted((g for g in timed if g is not best), key=lambda g: g["timing"]["median"])
         second = others[0]
         if timing.within_spread(b, second["timing"]):
-            return (f"It was also the fastest per epoch ({_seconds(b['median'])}, median), but {second['label']} "
-                    f"({_seconds(second['timing']['median'])}) is within the epoch-to-epoch spread "
-                    f"({_seconds(max(b['spread'] or 0, second['timing']['spread'] or 0))}): the timings do not "
+            return (f"It was also the fastest per epoch ({seconds_text(b['median'])}, median), but {second['label']} "
+                    f"({seconds_text(second['timing']['median'])}) is within the epoch-to-epoch spread "
+                    f"({seconds_text(max(b['spread'] or 0, second['timing']['spread'] or 0))}): the timings do not "
                     "separate them.")
-        return f"It was also the fastest per epoch: {_seconds(b['median'])} (median)."
+        return f"It was also the fastest per epoch: {seconds_text(b['median'])} (median)."
     if timing.within_spread(b, f):
-        return (f"Its median epoch ({_seconds(b['median'])}) and that of the fastest, {fastest['label']} "
-                f"({_seconds(f['median'])}), differ by less than their epoch-to-epoch spread "
-                f"({_seconds(max(b['spread'] or 0, f['spread'] or 0))}): the timings do not separate them.")
-    gap = (best["acc"]["mean"] - fastest["acc"]["mean"]) * 100
-    return (f"Its median epoch took {_seconds(b['median'])}, {b['median'] / f['median']:.1f}× that of the "
-            f"fastest, {fastest['label']} ({_seconds(f['median'])}), which scored {gap:.1f} points lower "
+        return (f"Its median epoch ({seconds_text(b['median'])}) and that of the fastest, {fastest['label']} "
+                f"({seconds_text(f['median'])}), differ by less than their epoch-to-epoch spread "
+                f"({seconds_text(max(b['spread'] or 0, f['spread'] or 0))}): the timings do not separate them.")
+    gap = best["acc"]["mean"] - fastest["acc"]["mean"]
+    return (f"Its median epoch took {seconds_text(b['median'])}, {b['median'] / f['median']:.1f}× that of the "
+            f"fastest, {fastest['label']} ({seconds_text(f['median'])}), which scored {points(gap)} points lower "
             f"({pct(fastest['acc']['mean'])}).")
 
 
@@ -125,7 +122,7 @@ def overview(rows: list[dict]) -> dict:
         busy = [r for r in done if r["dataset"] == dataset and r.get("busy_machine")]
         if busy:
             lines.append(f"{len(busy)} of {sum(r['dataset'] == dataset for r in done)} runs ran on a busy machine "
-                         f"(their training job got less than {timing.BUSY_CPU_SHARE:.0%} of its cores over its wall "
+                         f"(their training job got less than {share(timing.BUSY_CPU_SHARE)} of its cores over its wall "
                          "time): their times say more about the machine than about the model.")
         found["datasets"].append({"dataset": dataset, "lines": lines})
     others = [r for r in rows if r not in done]
@@ -141,10 +138,10 @@ def overview(rows: list[dict]) -> dict:
 BEST_METRICS = [
     ("highest test accuracy", lambda g: g["acc"]["mean"], True, pct),
     ("lowest test loss", lambda g: g["loss"], False, lambda v: fmt(v, "loss")),
-    ("shortest median epoch", lambda g: g["timing"]["median"], False, _seconds),
-    ("highest training throughput", lambda g: g["throughput"], True, lambda v: f"{v:,.0f} images/s"),
+    ("shortest median epoch", lambda g: g["timing"]["median"], False, seconds_text),
+    ("highest training throughput", lambda g: g["throughput"], True, lambda v: f"{rate(v)} images/s"),
     ("fewest trainable parameters", lambda g: g["params"], False, lambda v: fmt(v, "count")),
-    ("lowest peak RAM in training", lambda g: g["ram"], False, lambda v: f"{v:,.0f} MB"),
+    ("lowest peak RAM in training", lambda g: g["ram"], False, lambda v: f"{megabytes(v)} MB"),
 ]
 
 
@@ -187,7 +184,7 @@ def split_comparison(rows: list[dict], history: list[dict]) -> dict:
             pairs.append({
                 "dataset": dataset, "model": model, "two": two_acc, "three": three_acc,
                 "two_text": pct(two_acc["mean"]), "three_text": pct(three_acc["mean"]),
-                "diff_text": f"{(two_acc['mean'] - three_acc['mean']) * 100:+.1f}",
+                "diff_text": signed_points(two_acc['mean'] - three_acc['mean']),
                 "data": {"data-dataset": dataset, "data-model": model},
             })
     # In 'two' the validation part is the test set: per epoch, val_acc is test
@@ -211,15 +208,15 @@ def split_comparison(rows: list[dict], history: list[dict]) -> dict:
     if gains:
         mean_gain = sum(gains) / len(gains)
         sentences.append(
-            f"Here, picking the best epoch on the test set added {mean_gain * 100:.1f} points on average over the "
+            f"Here, picking the best epoch on the test set added {points(mean_gain)} points on average over the "
             f"last epoch's test accuracy ({len(gains)} two-split run{'s' if len(gains) > 1 else ''}, "
-            f"largest {max(gains) * 100:.1f})."
+            f"largest {points(max(gains))})."
         )
     if pairs:
         mean_diff = sum(p["two"]["mean"] - p["three"]["mean"] for p in pairs) / len(pairs)
         sentences.append(
             f"Over the {len(pairs)} model{'s' if len(pairs) > 1 else ''} run on both, the two-split test "
-            f"accuracy is {mean_diff * 100:+.1f} points from the three-split one on average."
+            f"accuracy is {signed_points(mean_diff)} points from the three-split one on average."
         )
     return {"pairs": pairs, "sentences": sentences}
 
@@ -250,17 +247,17 @@ def seed_comparison(rows: list[dict]) -> list[dict]:
             verdict = ("the interval excludes 0" if interval["low"] > 0 or interval["high"] < 0
                        else "the interval includes 0: the seeds do not separate them")
             entry["text"] = (
-                f"{entry['first']} − {entry['second']}: {interval['diff'] * 100:+.1f} points of test accuracy, "
-                f"95% interval [{interval['low'] * 100:+.1f}, {interval['high'] * 100:+.1f}] "
+                f"{entry['first']} − {entry['second']}: {signed_points(interval['diff'])} points of test accuracy, "
+                f"95% interval [{signed_points(interval['low'])}, {signed_points(interval['high'])}] "
                 f"(Welch's t over n = {len(a)} and {len(b)} seeds); {verdict}."
             )
         else:
             n_test = first[0].get("test_size") or 0
             half = proportion_halfwidth(first[0]["test_acc"], n_test) if n_test else None
             entry["text"] = (
-                f"{entry['first']} − {entry['second']}: {entry['diff'] * 100:+.1f} points of test accuracy from "
+                f"{entry['first']} − {entry['second']}: {signed_points(entry['diff'])} points of test accuracy from "
                 f"one seed each, so no interval over seeds"
-                + (f"; the test set's sampling error alone is about ±{half * 100:.1f} points (95%, "
+                + (f"; the test set's sampling error alone is about ±{points(half)} points (95%, "
                    f"{n_test:,} images)." if half is not None else ".")
             )
         found.append(entry)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cnncompare.report.findings import completed
 from cnncompare.report.stats import describe, is_number, mean_interval
-from cnncompare.report.tables import fmt
+from cnncompare.report.numbers import count, fmt, pct, percent, points, whole_seconds
 
 SPLIT_NAMES = {"three": "three splits", "two": "two splits (study's protocol)"}
 MEASURES = [("test acc. (%)", "acc"), ("trainable params", "params"), ("training (s)", "time")]
@@ -18,30 +18,24 @@ def accuracy_text(values: list[float]) -> str:
     found = mean_interval(values)
     if found["mean"] is None:
         return "–"
-    text = fmt(found["mean"], "acc")
+    text = percent(found["mean"])
     if found["half"] is not None:
-        text += f" ± {found['half'] * 100:.1f}"
+        text += f" ± {points(found['half'])}"
     return f"{text} (n={found['n']})"
-
-
-def seconds_text(value) -> str:
-    if not is_number(value):
-        return "–"
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def params_text(values: list) -> str:
     found = [v for v in values if is_number(v)]
     if not found:
         return "–"
-    return fmt(found[0], "count") if len(set(found)) == 1 else f"{describe(found)['mean']:,.0f}"
+    return fmt(found[0], "count") if len(set(found)) == 1 else count(describe(found)['mean'])
 
 
 def reference_text(reference: dict) -> str:
     parts = []
     accuracy = reference.get("accuracy")
     if is_number(accuracy):
-        parts.append(f"{fmt(accuracy, 'acc')}%")
+        parts.append(pct(accuracy))
     elif accuracy:
         parts.append(str(accuracy))
     if reference.get("training_time"):
@@ -83,7 +77,7 @@ def results_table(rows: list[dict], references: dict[str, dict] | None = None) -
                 {"text": accuracy_text(accs), "data": data,
                  "title": ", ".join(repr(a) for a in accs) or None},
                 {"text": params_text([r.get("params_trainable") for r in runs]), "data": data, "title": None},
-                {"text": seconds_text(describe([r.get("train_seconds") for r in runs])["mean"]), "data": data,
+                {"text": whole_seconds(describe([r.get("train_seconds") for r in runs])["mean"]), "data": data,
                  "title": None},
             ]
         for dataset in ref_datasets:

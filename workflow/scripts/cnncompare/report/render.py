@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from cnncompare.report import figures, findings, labels, paper_table, sweep_report, tables, timing
 from cnncompare.fileio import atomic_path
+from cnncompare.report.numbers import fmt, pct, share
 from cnncompare.report.report_data import read_rows, read_run_files
 from cnncompare.plan.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
 from cnncompare.report.stats import describe, group_label, group_runs
@@ -54,7 +55,7 @@ def with_run_facts(rows: list[dict], history_of: dict[str, list[dict]], run_file
         threads = info.get("threads")
         busy = timing.busy_machine(row, threads)
         if busy:
-            flags.append(f"busy machine: the training job got {timing.cpu_share(row, threads):.0%} of the "
+            flags.append(f"busy machine: the training job got {share(timing.cpu_share(row, threads))} of the "
                          f"{max(1, threads or 1)} core{'s' if (threads or 1) > 1 else ''} it trained with")
         gpu_on_cpu = timing.gpu_expected_cpu_found(row, info)
         if gpu_on_cpu:
@@ -95,7 +96,7 @@ def tradeoff_points(rows: list[dict], value) -> list[dict]:
             seeds = f", mean of {len(runs)} seeds" if len(runs) > 1 else ""
             points.append({"dataset": key[0], "split": key[1], "model": key[2], "label": group_label(key),
                            "x": x["mean"], "y": y["mean"], "xerr": x["std"], "yerr": y["std"],
-                           "tip": f"{group_label(key)}: {figures.pct(y['mean'], y['std'])} at "
+                           "tip": f"{group_label(key)}: {pct(y['mean'], y['std'])} at "
                                   f"{x['mean']:,.4g}{seeds}"})
     return points
 
@@ -148,7 +149,7 @@ def per_run_groups(rows, history_of, run_files, colors) -> list[dict]:
                   for g in [gallery[turn]]][:GALLERY_SIZE]
         group = {"label": group_label(key), "runs": sections, "gallery": _gallery(picked),
                  "data": tables.row_data(runs[0]), "n": len(runs), "pooled": None, "pooled_per_class": None,
-                 "accuracy": tables.pct(describe([r.get("test_acc") for r in findings.completed(runs)])["mean"]),
+                 "accuracy": pct(describe([r.get("test_acc") for r in findings.completed(runs)])["mean"]),
                  "statuses": ", ".join(sorted({str(r.get("status")) for r in runs}))}
         matrices = [f["matrix"] for f in files if f.get("matrix") is not None]
         if len(runs) > 1 and matrices and all(m.shape == matrices[0].shape for m in matrices):
@@ -176,7 +177,7 @@ def model_table(rows: list[dict], models: dict[str, dict], colors: dict[str, str
         found[r["model"]] = {
             "model": r["model"], "color": colors[r["model"]], "arch": r.get("arch"), "init": r.get("init"),
             "image_size": r.get("image_size"),
-            "params": f"{tables.fmt(r.get('params_trainable'), 'count')} / {tables.fmt(r.get('params_total'), 'count')}",
+            "params": f"{fmt(r.get('params_trainable'), 'count')} / {fmt(r.get('params_total'), 'count')}",
             "description": description,
             "mismatch": labels.description_mismatch(description, r.get("init")),
             "reference": (f"on {reference['dataset']}: " if reference.get("dataset") and paper_table.reference_text(
@@ -257,7 +258,7 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
         "seeds": findings.seed_comparison(rows),
         "not_completed": findings.not_completed(rows),
         "provenance": provenance(rows, run_files, workflow),
-        "busy_share": f"{timing.BUSY_CPU_SHARE:.0%}",
+        "busy_share": share(timing.BUSY_CPU_SHARE),
     }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from cnncompare.report import svgplot
-from cnncompare.report.figures import pct
+from cnncompare.report.numbers import pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale
 from cnncompare.plan.sweeps import value_text
@@ -55,7 +55,7 @@ def _pick(entries: list[dict], key: str) -> dict | None:
 
 def _acc(stat: dict) -> str:
     if stat["n"] > 1 and stat["half"] is not None:
-        return f"{pct(stat['mean'])} ± {stat['half'] * 100:.1f}"
+        return f"{pct(stat['mean'])} ± {points(stat['half'])}"
     return pct(stat["mean"])
 
 
@@ -147,7 +147,7 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
         # Ticks at the swept values themselves while they are few (a grid); a random search gets the axis's own.
         xticks = (xs if len(xs) <= 10 else None) if numeric else list(range(len(categories)))
         panel = Panel(left, top, w, h, xscale, yscale, title=f"{block} · {dataset} · {SPLIT_WORDS[split]}",
-                      xlabel=f"{key}{' (log axis)' if log else ''}", ylabel="accuracy", yfmt=svgplot.percent,
+                      xlabel=f"{key}{' (log axis)' if log else ''}", ylabel="accuracy", yfmt=percent_tick,
                       xfmt=(svgplot.plain_number if numeric else (lambda t: categories[int(t)] if 0 <= t < len(
                           categories) else "")), xticks=xticks,
                       group={"data-dataset": dataset, "data-split": split})
@@ -167,8 +167,8 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                     halves.append(half)
                     names = ", ".join(m["variant"] for m in members[:3]) + (
                         f" and {len(members) - 3} more" if len(members) > 3 else "")
-                    tips.append(f"{'validation' if stat == 'val' else 'test'} {pct(mean) if mean is not None else '–'}"
-                                f"{f' ± {half * 100:.1f}' if half else ''} ({names})")
+                    tips.append(f"{'validation' if stat == 'val' else 'test'} {pct(mean)}"
+                                f"{f' ± {points(half)}' if half else ''} ({names})")
                 if connect:
                     panel.line(line_xs, means, color, dash=dash, tips=tips, label=f"{label} · {stat}")
                 for x, m, hf, t in zip(line_xs, means, halves, tips):

@@ -1,9 +1,9 @@
 """The report's tables, built from summary rows.
 
-One unit per quantity, everywhere: accuracy in % with one decimal, loss with
-three, times in seconds (one image's latency in ms), memory in MB, multiply-adds
-in GMACs, integers without decimals. Every cell keeps the exact value behind
-its text: `value` (what the table sorts by, and
+One unit per quantity, everywhere (numbers.py writes each kind): accuracy in %
+with one decimal, loss with three, times in seconds (one image's latency in ms),
+memory in MB, multiply-adds in GMACs, integers without decimals. Every cell
+keeps the exact value behind its text: `value` (what the table sorts by, and
 the hover title) and, for a cell that shows a summary.csv column as it is,
 `column`, so the page can be checked against summary.csv cell by cell. Over
 several seeds a row stands for a (dataset, split, model) group and shows mean
@@ -13,11 +13,11 @@ value once. Each row carries its data set, split and model for the page's filter
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 from cnncompare.plan.runs import run_label
+from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread
 from cnncompare.report.stats import describe, group_label, group_runs, is_number
 
 
@@ -27,50 +27,6 @@ def row_data(row: dict, seed: bool = False) -> dict:
     if seed:
         found["data-seed"] = row["seed"]
     return found
-
-
-# --- units ---------------------------------------------------------------------------------------------
-
-# kind -> (text of a number, unit named in the header)
-KINDS: dict[str, Callable[[float], str]] = {
-    "acc": lambda v: f"{v * 100:.1f}",  # a fraction shown in %
-    "loss": lambda v: f"{v:.3f}",
-    "seconds": lambda v: f"{v:,.1f}",
-    "count": lambda v: f"{round(v):,}",
-    "mb": lambda v: f"{v:,.0f}",
-    "bytes": lambda v: f"{v / 2**20:,.1f}",  # shown in MB
-    "rate": lambda v: f"{v:,.0f}",
-    "gmacs": lambda v: f"{v:,.4f}" if abs(v) < 1 else f"{v:,.2f}",  # small CNNs at 32 px: hundredths
-    "ms": lambda v: f"{v:,.2f}",
-}
-
-
-def fmt(value, kind: str = "text") -> str:
-    """How a value is shown: its kind's unit and decimals; – for none; nan and inf as they are."""
-    if value is None or value == "":
-        return "–"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if kind in KINDS and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return KINDS[kind](value)
-    return str(value)
-
-
-def fmt_spread(value: float, kind: str) -> str:
-    """A standard deviation in the unit of its kind; a spread that would round to
-    zero keeps two significant digits (0.02, not 0.0), and counts get one decimal."""
-    if kind == "count":
-        return f"{value:,.1f}"
-    text = fmt(value, kind)
-    if value and not text.strip("0.,-"):
-        shown = value * 100 if kind == "acc" else value / 2**20 if kind == "bytes" else value
-        return f"{shown:.2g}"
-    return text
-
-
-def pct(value) -> str:
-    """An accuracy in running text: 97.2%."""
-    return "–" if not is_number(value) else f"{fmt(value, 'acc')}%"
 
 
 @dataclass(frozen=True)
@@ -154,7 +110,7 @@ def group_cell(values: list, column: Column) -> dict:
         text = fmt(numbers[0], column.kind)
     else:
         mean = found["mean"]
-        text = (f"{mean:,.1f}" if column.kind == "count" else fmt(mean, column.kind))
+        text = fmt_mean(mean, column.kind)
         text += " ± " + fmt_spread(found["std"], column.kind)
     return {"text": text, "value": found["mean"], "std": "" if found["std"] is None else found["std"],
             "n": found["n"], "column": column.source(), "title": f"mean {found['mean']!r}, n = {found['n']}",
