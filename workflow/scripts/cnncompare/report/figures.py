@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 
+from cnncompare.protocols import headline_first, protocol
 from cnncompare.report import svgplot
 from cnncompare.report.numbers import loss, pct, percent, percent_tick, share
 from cnncompare.report.stats import describe, pareto_front
@@ -30,8 +31,6 @@ PALETTE = [
     "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#e7969c", "#003f5c", "#b07aa1",
 ]
 REFERENCE = "#777"
-SPLIT_TITLES = {"three": "three splits (validation picks, test reports)",
-                "two": "two splits (the study's: epoch picked on test)"}
 PART_STYLES = {"val": ("validation", None, 1.8), "train": ("training", "2,3", 1.3)}
 
 
@@ -84,9 +83,9 @@ def _epoch_ticks(last: int) -> list[int]:
 
 
 def _facets(keys: list[tuple[str, str]]):
-    """Rows of data sets, columns of splits (three first): the (dataset, split) of each cell."""
+    """Rows of data sets, columns of splits (the headline first): the (dataset, split) of each cell."""
     datasets = list(dict.fromkeys(d for d, _ in keys))
-    splits = [s for s in ("three", "two") if any(k[1] == s for k in keys)]
+    splits = headline_first({s for _, s in keys})
     return datasets, splits
 
 
@@ -130,7 +129,7 @@ def curves_figure(series: list[dict], metric: str, colors: dict[str, str], chanc
             yscale = Scale.fit(values, PANEL_H, 0, log=log, pad=0.03, include=include)
             if metric == "acc":
                 yscale.hi = min(yscale.hi, 1.02)
-            title = f"{dataset} · {SPLIT_TITLES[split]}" if len(datasets) > 1 else SPLIT_TITLES[split]
+            title = f"{dataset} · {protocol(split).title}" if len(datasets) > 1 else protocol(split).title
             panel = Panel(x, y, PANEL_W, PANEL_H, xscale, yscale, title=title, xlabel="epoch", ylabel=ylabel,
                           yfmt=yfmt, xticks=_epoch_ticks(last_epoch),
                           group={"data-dataset": dataset, "data-split": split})
@@ -221,7 +220,7 @@ def tradeoff_figure(points: list[dict], xlabel: str, colors: dict[str, str]) -> 
             x, y = LEFT + col * (w + GAP_X), TOP + row * (h + GAP_Y)
             xscale = Scale.fit([p["x"] for p in points], 0, w, log=log, pad=0.12)
             yscale = Scale.fit([p["y"] for p in points if p["dataset"] == dataset], h, 0, pad=0.15)
-            title = f"{dataset} · {SPLIT_TITLES[split]}" if len(datasets) > 1 else SPLIT_TITLES[split]
+            title = f"{dataset} · {protocol(split).title}" if len(datasets) > 1 else protocol(split).title
             panel = Panel(x, y, w, h, xscale, yscale, title=title, xlabel=xlabel, ylabel="test accuracy",
                           yfmt=percent_tick, group={"data-dataset": dataset, "data-split": split})
             front = [members[i] for i in pareto_front([(p["x"], p["y"]) for p in members])]

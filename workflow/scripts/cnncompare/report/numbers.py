@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import math
 
+from cnncompare.report.stats import is_number
+
 MISSING = "–"
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- accuracy -----------------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from typing import Callable
 
 from cnncompare.plan.runs import run_label
 from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread
-from cnncompare.report.stats import describe, group_label, group_runs, is_number
+from cnncompare.protocols import protocol
+from cnncompare.report.stats import describe, is_number
+from cnncompare.report.study import Study
 
 
 def row_data(row: dict, seed: bool = False) -> dict:
@@ -138,21 +140,18 @@ def run_table(rows: list[dict], columns: list[Column]) -> dict:
     }
 
 
-def group_table(rows: list[dict], columns: list[Column]) -> dict:
+def group_table(study: Study, columns: list[Column]) -> dict:
     """One row per (dataset, split, model): n, then each column's mean ± std over the seeds."""
     body = []
-    for key, runs in group_runs(rows).items():
+    for group in study.groups:
+        runs = group.runs
         seeds = ", ".join(str(r["seed"]) for r in runs)
         body.append({"cells": [
-            cell(group_label(key)),
+            cell(group.name),
             {"text": str(len(runs)), "value": len(runs), "column": None, "title": f"seeds {seeds}", "class": None},
-            *(group_cell([c.value(r) for r in runs], c) for c in columns),
+            *(group_cell(group.values(c.value), c) for c in columns),
         ], "data": row_data(runs[0])})
     return {**_header(["dataset/split/model", "n"], columns), "rows": body, "grouped": True}
-
-
-def has_several_seeds(rows: list[dict]) -> bool:
-    return any(len(runs) > 1 for runs in group_runs(rows).values())
 
 
 def per_class_table(matrix, classes: list[str]) -> dict:
@@ -168,24 +167,23 @@ def per_class_table(matrix, classes: list[str]) -> dict:
 # --- the data sets ---------------------------------------------------------------------------------------
 
 
-def dataset_tables(rows: list[dict], run_files: dict[str, dict]) -> list[dict]:
+def dataset_tables(study: Study) -> list[dict]:
     """Per data set: the images in each part of each split, classes, image
     size, and (from metrics.json's `data`, when the runs recorded it) the
     source files with their MD5, the prepared arrays' checksum and warnings."""
     tables = []
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        runs = [r for r in rows if r["dataset"] == dataset]
-        files = [run_files.get(run_label(r), {}) for r in runs]
+    for dataset in study.datasets:
+        runs = [r for r in study.rows if r["dataset"] == dataset]
+        files = [study.files(r) for r in runs]
         infos = [f.get("info") or {} for f in files]
         parts = []
-        for split in [s for s in ("three", "two") if any(r["split"] == s for r in runs)]:
+        for split in study.splits_of(dataset):
             sized = [r for r in runs if r["split"] == split and is_number(r.get("train_size"))]
             if sized:
                 r = sized[0]
                 parts.append({"split": split, "train": fmt(r["train_size"], "count"),
                               "val": fmt(r.get("val_size"), "count"), "test": fmt(r.get("test_size"), "count"),
-                              "note": "validation is the test set" if split == "two" else
-                                      "validation drawn from the training images",
+                              "note": protocol(split).validation,
                               "data": {"data-dataset": dataset, "data-split": split}})
         classes = next((f["classes"] for f in files if f.get("classes")), None)
         num_classes = next((i["num_classes"] for i in infos if is_number(i.get("num_classes"))), None)
