@@ -289,9 +289,9 @@ def test_times_are_compared_by_median_epoch_and_spread():
 
 
 def test_one_unit_per_quantity():
-    acc = tables.Column("test", "test_acc", "acc")
-    epochs = tables.Column("epochs", "epochs_run", "count")
-    params = tables.Column("parameters", "params_total", "count")
+    # Each shown column's kind comes from its type and unit in cnncompare/columns.py.
+    acc, epochs, params = tables.show("test_acc", "test"), tables.show("epochs_run"), tables.show("params_total")
+    assert (acc.kind, epochs.kind, params.kind) == ("acc", "count", "count")
     assert tables.cell(0.97234, acc)["text"] == "97.2" and tables.cell(0.97234, acc)["title"] == "0.97234"
     assert numbers.pct(0.97234) == "97.2%"
     # Integers without decimals or "± 0", when every seed agrees.
@@ -299,7 +299,7 @@ def test_one_unit_per_quantity():
     assert tables.group_cell([307946, 307946], params)["text"] == "307,946"
     assert tables.group_cell([8, 10], epochs)["text"] == "9.0 ± 1.4"
     assert tables.group_cell([0.91, 0.93], acc)["text"] == "92.0 ± 1.4"
-    seconds = tables.Column("median epoch", "x", "seconds")
+    seconds = tables.show("epoch_median_seconds", "median epoch")
     assert tables.group_cell([2.0, 2.01, 2.02], seconds)["text"] == "2.0 ± 0.01"
 
 

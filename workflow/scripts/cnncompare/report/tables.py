@@ -14,8 +14,8 @@ value once. Each row carries its data set, split and model for the page's filter
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
+from cnncompare.columns import SUMMARY_COLUMNS, Column, column
 from cnncompare.plan.runs import run_label
 from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread
 from cnncompare.protocols import protocol
@@ -32,62 +32,71 @@ def row_data(row: dict, seed: bool = False) -> dict:
 
 
 @dataclass(frozen=True)
-class Column:
+class Shown:
+    """A column of cnncompare/columns.py as a report table shows it: under its own
+    header, in a group of columns, in the display kind its type and unit give."""
+
     header: str
-    key: str | Callable[[dict], object]  # a summary.csv column, or a value derived from the row
-    kind: str = "text"
+    column: Column
     group: str = ""  # the header spanning a run of columns (time, memory, size)
 
+    @property
+    def kind(self) -> str:
+        return self.column.kind
+
     def value(self, row: dict):
-        return self.key(row) if callable(self.key) else row.get(self.key)
+        value = row.get(self.column.name)
+        return ("; ".join(value) or None) if isinstance(value, list) else value  # flags: a list of notes
 
     def source(self) -> str | None:
-        return None if callable(self.key) else self.key
+        """The summary.csv column the cells show as they are; None for one the report adds."""
+        return self.column.name if self.column.name in SUMMARY_COLUMNS else None
 
 
-def _flags(row: dict):
-    return "; ".join(row.get("flags") or []) or None
+def show(name: str, header: str | None = None, group: str = "") -> Shown:
+    """Column `name` of cnncompare/columns.py, headed `header` (its name when None)."""
+    return Shown(header or name, column(name), group)
 
 
 METRIC_COLUMNS = [
-    Column("status", "status"),
-    Column("initialisation", "init"),
-    Column("tested epoch", "tested_epoch", "count"),
-    Column("train", "train_acc", "acc", "accuracy (%)"),
-    Column("validation", "val_acc", "acc", "accuracy (%)"),
-    Column("test", "test_acc", "acc", "accuracy (%)"),
-    Column("train", "train_loss", "loss", "loss"),
-    Column("validation", "val_loss", "loss", "loss"),
-    Column("test", "test_loss", "loss", "loss"),
+    show("status"),
+    show("init", "initialisation"),
+    show("tested_epoch", "tested epoch"),
+    show("train_acc", "train", "accuracy (%)"),
+    show("val_acc", "validation", "accuracy (%)"),
+    show("test_acc", "test", "accuracy (%)"),
+    show("train_loss", "train", "loss"),
+    show("val_loss", "validation", "loss"),
+    show("test_loss", "test", "loss"),
 ]
 
 COST_COLUMNS = [
-    Column("training", "train_seconds", "seconds", "time (s)"),
-    Column("median epoch", lambda r: r.get("epoch_median_seconds"), "seconds", "time (s)"),
-    Column("epoch spread", lambda r: r.get("epoch_spread_seconds"), "seconds", "time (s)"),
-    Column("train job", "train_job_seconds", "seconds", "time (s)"),
-    Column("train job CPU", "train_job_cpu_seconds", "seconds", "time (s)"),
-    Column("evaluate job", "evaluate_job_seconds", "seconds", "time (s)"),
-    Column("epochs", "epochs_run", "count", "training"),
-    Column("images/s", "images_per_second", "rate", "training"),
-    Column("GMACs", "gmacs", "gmacs", "inference"),
-    Column("images/s", "inference_images_per_second", "rate", "inference"),
-    Column("latency (ms)", "latency_ms", "ms", "inference"),
-    Column("training", "peak_rss_mb", "mb", "memory (MB)"),
-    Column("train job", "train_job_max_rss_mb", "mb", "memory (MB)"),
-    Column("evaluate job", "evaluate_job_max_rss_mb", "mb", "memory (MB)"),
-    Column("GPU", "peak_gpu_mem_mb", "mb", "memory (MB)"),
-    Column("checkpoint (MB)", "checkpoint_bytes", "bytes", "size"),
-    Column("parameters", "params_total", "count", "size"),
-    Column("trainable", "params_trainable", "count", "size"),
-    Column("frozen", "params_frozen", "count", "size"),
-    Column("input (px)", "image_size", "count", "size"),
-    Column("device", "device", "text", "where"),
-    Column("timing notes", _flags, "text", "where"),
+    show("train_seconds", "training", "time (s)"),
+    show("epoch_median_seconds", "median epoch", "time (s)"),
+    show("epoch_spread_seconds", "epoch spread", "time (s)"),
+    show("train_job_seconds", "train job", "time (s)"),
+    show("train_job_cpu_seconds", "train job CPU", "time (s)"),
+    show("evaluate_job_seconds", "evaluate job", "time (s)"),
+    show("epochs_run", "epochs", "training"),
+    show("images_per_second", "images/s", "training"),
+    show("gmacs", "GMACs", "inference"),
+    show("inference_images_per_second", "images/s", "inference"),
+    show("latency_ms", "latency (ms)", "inference"),
+    show("peak_rss_mb", "training", "memory (MB)"),
+    show("train_job_max_rss_mb", "train job", "memory (MB)"),
+    show("evaluate_job_max_rss_mb", "evaluate job", "memory (MB)"),
+    show("peak_gpu_mem_mb", "GPU", "memory (MB)"),
+    show("checkpoint_bytes", "checkpoint (MB)", "size"),
+    show("params_total", "parameters", "size"),
+    show("params_trainable", "trainable", "size"),
+    show("params_frozen", "frozen", "size"),
+    show("image_size", "input (px)", "size"),
+    show("device", "device", "where"),
+    show("flags", "timing notes", "where"),
 ]
 
 
-def cell(value, column: Column | None = None) -> dict:
+def cell(value, column: Shown | None = None) -> dict:
     kind = column.kind if column else "text"
     return {
         "text": fmt(value, kind),
@@ -98,7 +107,7 @@ def cell(value, column: Column | None = None) -> dict:
     }
 
 
-def group_cell(values: list, column: Column) -> dict:
+def group_cell(values: list, column: Shown) -> dict:
     """mean ± std of the group's values; the value once when they all agree;
     text columns list their distinct values with counts."""
     numbers = [v for v in values if is_number(v)]
@@ -119,7 +128,7 @@ def group_cell(values: list, column: Column) -> dict:
             "class": None}
 
 
-def _header(first: list[str], columns: list[Column]) -> dict:
+def _header(first: list[str], columns: list[Shown]) -> dict:
     """The header row and the groups spanning it: [(title, span)]."""
     groups = [("", len(first))]
     for c in columns:
@@ -130,7 +139,7 @@ def _header(first: list[str], columns: list[Column]) -> dict:
     return {"header": [*first, *(c.header for c in columns)], "groups": groups}
 
 
-def run_table(rows: list[dict], columns: list[Column]) -> dict:
+def run_table(rows: list[dict], columns: list[Shown]) -> dict:
     """One row per run: its label, then `columns`."""
     return {
         **_header(["run"], columns),
@@ -140,7 +149,7 @@ def run_table(rows: list[dict], columns: list[Column]) -> dict:
     }
 
 
-def group_table(study: Study, columns: list[Column]) -> dict:
+def group_table(study: Study, columns: list[Shown]) -> dict:
     """One row per (dataset, split, model): n, then each column's mean ± std over the seeds."""
     body = []
     for group in study.groups:
