@@ -21,7 +21,7 @@ import numpy as np
 
 from cnncompare.protocols import headline_first, protocol
 from cnncompare.report import svgplot
-from cnncompare.report.numbers import loss, pct, percent, percent_tick, share
+from cnncompare.report.numbers import learning_rate, loss, pct, percent, percent_tick, share
 from cnncompare.report.stats import describe, pareto_front
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale, esc, num
 
@@ -188,7 +188,7 @@ def run_panels(history: list[dict], title: str, color: str) -> str:
     panel = Panel(left + 2 * (w + gap), top, w, h, Scale(xscale.lo, xscale.hi, 0, w),
                   Scale.fit(lrs, h, 0, pad=0.05, include=[0.0]), title="learning rate (end of epoch)",
                   xlabel="epoch", xticks=_epoch_ticks(last))
-    panel.line(epochs, lrs, REFERENCE, None, 1.4, None, [f"epoch {e}: {v:.3g}" for e, v in zip(epochs, lrs)],
+    panel.line(epochs, lrs, REFERENCE, None, 1.4, None, [f"epoch {e}: {learning_rate(v)}" for e, v in zip(epochs, lrs)],
                f"{title} · learning rate")
     parts.append(panel.render())
     # The run's name and the line key on one row above the panels' titles.

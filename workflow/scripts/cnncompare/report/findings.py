@@ -11,10 +11,12 @@ within the epoch-to-epoch spread is said to separate nothing.
 
 from __future__ import annotations
 
-from cnncompare.protocols import protocol
+from cnncompare.protocols import THREE, TWO, protocol
 from cnncompare.plan.runs import run_label
 from cnncompare.report import timing
-from cnncompare.report.numbers import fmt, megabytes, pct, points, rate, seconds_text, share, signed_points
+from cnncompare.report.numbers import (
+    fmt, megabytes, pct, points, rate, ratio, seconds_text, share, signed_points,
+)
 from cnncompare.report.stats import is_number, proportion_halfwidth, welch_interval
 from cnncompare.report.study import Study, is_completed
 
@@ -58,7 +60,7 @@ def _time_line(best: dict, groups: list[dict]) -> str | None:
                 f"({seconds_text(f['median'])}), differ by less than their epoch-to-epoch spread "
                 f"({seconds_text(max(b['spread'] or 0, f['spread'] or 0))}): the timings do not separate them.")
     gap = best["acc"]["mean"] - fastest["acc"]["mean"]
-    return (f"Its median epoch took {seconds_text(b['median'])}, {b['median'] / f['median']:.1f}× that of the "
+    return (f"Its median epoch took {seconds_text(b['median'])}, {ratio(b['median'] / f['median'])} that of the "
             f"fastest, {fastest['label']} ({seconds_text(f['median'])}), which scored {points(gap)} points lower "
             f"({pct(fastest['acc']['mean'])}).")
 
@@ -148,9 +150,9 @@ def split_comparison(study: Study) -> dict:
     and how much picking the best epoch on the test set gained in the two-split runs."""
     done = study.completed
     pairs = []
-    for two in [g for g in done.groups if g.split == "two"]:
+    for two in [g for g in done.groups if g.split == TWO.name]:
         dataset, model = two.dataset, two.model
-        three = done.group_of(dataset, "three", model)
+        three = done.group_of(dataset, THREE.name, model)
         if three:
             two_acc, three_acc = two.stat("test_acc"), three.stat("test_acc")
             pairs.append({
@@ -163,7 +165,7 @@ def split_comparison(study: Study) -> dict:
     # accuracy, so the tested epoch's val_acc minus the last epoch's is what
     # choosing the epoch on the test set added.
     gains = []
-    for r in [r for r in done.rows if r["split"] == "two"]:
+    for r in [r for r in done.rows if r["split"] == TWO.name]:
         epochs = study.history(r)
         tested = [h for h in epochs if h["epoch"] == r["tested_epoch"]]
         if epochs and tested and is_number(tested[0]["val_acc"]) and is_number(epochs[-1]["val_acc"]):

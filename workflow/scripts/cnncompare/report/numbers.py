@@ -109,6 +109,20 @@ def whole_seconds(value) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
+def learning_rate(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def ratio(value: float) -> str:
+    """How many times another figure: 2.5×."""
+    return f"{value:.1f}×"
+
+
+def significant(value: float) -> str:
+    """A cost of any unit in a hover (seconds, parameters): four significant digits."""
+    return f"{value:,.4g}"
+
+
 # A column's display kind (cnncompare/columns.py) -> how its values are written.
 KINDS = {
     "acc": percent,

@@ -23,7 +23,7 @@ from cnncompare.fileio import atomic_path
 from cnncompare.plan.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
 from cnncompare.plan.runs import run_label
 from cnncompare.report import figures, findings, labels, paper_table, sweep_report, tables, timing
-from cnncompare.report.numbers import fmt, pct, share
+from cnncompare.report.numbers import fmt, pct, share, significant
 from cnncompare.report.report_data import read_rows, read_run_files
 from cnncompare.report.stats import describe
 from cnncompare.report.study import Study
@@ -64,7 +64,7 @@ def tradeoff_points(study: Study, value) -> list[dict]:
             seeds = f", mean of {len(group.runs)} seeds" if len(group.runs) > 1 else ""
             points.append({"dataset": group.dataset, "split": group.split, "model": group.model, "label": group.name,
                            "x": x["mean"], "y": y["mean"], "xerr": x["std"], "yerr": y["std"],
-                           "tip": f"{group.name}: {pct(y['mean'], y['std'])} at {x['mean']:,.4g}{seeds}"})
+                           "tip": f"{group.name}: {pct(y['mean'], y['std'])} at {significant(x['mean'])}{seeds}"})
     return points
 
 

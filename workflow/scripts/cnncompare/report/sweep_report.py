@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from cnncompare.protocols import PROTOCOLS, protocol
+from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
 from cnncompare.report import svgplot
 from cnncompare.report.numbers import pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
@@ -58,8 +58,8 @@ def _seeds(n: int) -> str:
 
 def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> tuple[dict | None, list[str]]:
     """The chosen variant of a block on a data set and the sentences saying how it was chosen."""
-    if by_split.get("three"):
-        entries = by_split["three"]
+    if by_split.get(THREE.name):  # chosen on validation that is not the test set
+        entries = by_split[THREE.name]
         chosen, best_test = _pick(entries, "val"), _pick(entries, "test")
         if chosen is None:
             return None, [f"{block} on {dataset}: no three-split variant completed, so none is chosen."]
@@ -70,12 +70,12 @@ def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> t
             lines.append(f"The highest test accuracy, {_acc(best_test['test'])}, belongs to {best_test['variant']}; "
                          f"it is not the choice: picking the variant on the test set would bias the figure reported "
                          f"upwards.")
-        return {**chosen, "split": "three"}, lines
-    entries = by_split.get("two") or []
+        return {**chosen, "split": THREE.name}, lines
+    entries = by_split.get(TWO.name) or []
     chosen = _pick(entries, "val")
     if chosen is None:
         return None, [f"{block} on {dataset}: no variant completed, so none is chosen."]
-    return {**chosen, "split": "two"}, [
+    return {**chosen, "split": TWO.name}, [
         f"{block} on {dataset} (a sweep of {len(entries)} variants): only two-split runs, whose validation part is "
         f"the test set, so the choice of {chosen['variant']} was made on the test set: its test accuracy, "
         f"{_acc(chosen['test'])}, is biased upwards. Run the three-split variant to choose on validation."]
