@@ -183,3 +183,20 @@ def test_the_readme_pandas_example_runs_and_pivots_test_accuracy(tables, tmp_pat
             accs = [float(r["test_acc"]) for r in rows if r["model"] == model and r["split"] == split]
             assert pivot.loc[model, ("mean", split)] == pytest.approx(statistics.mean(accs))
     assert "custom_cnn" in capsys.readouterr().out
+
+
+def test_the_report_tables_show_columns_of_the_one_table():
+    """The report's tables pick columns of cnncompare/columns.py by name and give
+    them labels; the unit a cell is shown in follows from the column's type and unit."""
+    from cnncompare.report import tables as report_tables
+
+    report_only = {c.name for c in columns.REPORT}
+    for shown in report_tables.METRIC_COLUMNS + report_tables.COST_COLUMNS:
+        assert shown.column is columns.column(shown.column.name)
+        assert shown.source() in (*columns.SUMMARY_COLUMNS, None)
+        assert shown.source() or shown.column.name in report_only
+    kinds = {c.name: c.kind for c in columns.SUMMARY}
+    assert (kinds["test_acc"], kinds["test_loss"], kinds["checkpoint_bytes"], kinds["params_total"],
+            kinds["peak_rss_mb"], kinds["latency_ms"], kinds["device"]) == (
+        "acc", "loss", "bytes", "count", "mb", "ms", "text")
+    assert columns.METRIC_KEYS[0] == "dataset" and columns.METRIC_KEYS[-1] == "device"

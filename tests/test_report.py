@@ -28,7 +28,7 @@ from scipy import stats as scipy_stats
 import chromium
 import synthetic_runs
 from conftest import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
-from cnncompare.report import figures, labels, tables, timing
+from cnncompare.report import figures, labels, numbers, tables, timing
 from cnncompare.report.aggregate import read_benchmark
 from cnncompare.train.evaluation import pick_misclassified
 from cnncompare.report.findings import best_per_setting, overview, seed_comparison
@@ -36,6 +36,7 @@ from cnncompare.report.partial_report import failed_run_row
 from cnncompare.report.render import build_page, curve_series, render
 from cnncompare.report.report_data import ReportDataError, number, read_rows, read_run_files
 from cnncompare.report.stats import mean_interval, pareto_front, welch_interval
+from cnncompare.report.study import Study
 
 COLUMNS = {c.source(): c for c in tables.METRIC_COLUMNS + tables.COST_COLUMNS if c.source()}
 SHOWN_SCALE = {"acc": 100, "bytes": 1 / 2**20}  # what a cell's text shows of its exact value
@@ -92,12 +93,12 @@ def test_seed_comparison_names_the_best_two_with_their_interval():
         for m, accs in {"a": [0.90, 0.92], "b": [0.80, 0.84], "c": [0.85, 0.86]}.items()
         for s, acc in enumerate(accs)
     ]
-    [entry] = seed_comparison(rows)
+    [entry] = seed_comparison(Study.of(rows))
     assert (entry["first"], entry["second"]) == ("d/three/a", "d/three/c")
     assert entry["interval"]["diff"] == pytest.approx(0.91 - 0.855)
     assert "95% interval" in entry["text"]
     one_seed = [r for r in rows if r["seed"] == 0]
-    [entry] = seed_comparison(one_seed)
+    [entry] = seed_comparison(Study.of(one_seed))
     assert "no interval over seeds" in entry["text"] and "1,000 images" in entry["text"]
 
 
@@ -107,18 +108,15 @@ def test_seed_comparison_names_the_best_two_with_their_interval():
 def test_results_are_grouped_by_data_set():
     rows = [_run("cifar10", "three", "big", 0.9, 100.0), _run("cifar10", "three", "small", 0.8, 10.0),
             _run("mnist", "three", "big", 0.99, 50.0), _run("mnist", "three", "small", 0.98, 5.0)]
-    found = overview(rows)
+    found = overview(Study.of(rows))
     # Each data set has its own best run: mnist's 99% does not hide cifar10's best.
     assert [d["dataset"] for d in found["datasets"]] == ["cifar10", "mnist"]
     assert "cifar10/three/big/seed0 reached the highest" in found["datasets"][0]["lines"][0]
     assert "mnist/three/big/seed0 reached the highest" in found["datasets"][1]["lines"][0]
     history = [{**{k: r[k] for k in ("dataset", "split", "model", "seed")}, "epoch": e, "train_acc": 0.5,
                 "val_acc": 0.5, "train_loss": 1.0, "val_loss": 1.0} for r in rows for e in (1, 2)]
-    history_of = {}
-    for h in history:
-        history_of.setdefault(tables.run_label(h), []).append(h)
     colors = figures.model_colors(["big", "small"])
-    svg = figures.curves_figure(curve_series(rows, history_of), "acc", colors, {"cifar10": 0.1, "mnist": 0.1})
+    svg = figures.curves_figure(curve_series(Study.of(rows, history)), "acc", colors, {"cifar10": 0.1, "mnist": 0.1})
     panels = _attr_values(svg, "g", "data-dataset", **{"class": "panel"})
     assert panels == ["cifar10", "mnist"]  # one panel per data set (and split), titled with its name
     assert re.search(r">cifar10 · three splits", svg) and re.search(r">mnist · three splits", svg)
@@ -128,19 +126,19 @@ def test_the_headline_is_the_three_split_result_and_protocols_are_never_ranked_t
     # The two-split runs score higher (their epoch was picked on the test set): they must not lead.
     rows = [_run("digits", "two", "a", 0.99), _run("digits", "two", "b", 0.97),
             _run("digits", "three", "a", 0.95), _run("digits", "three", "b", 0.96)]
-    found = overview(rows)
+    found = overview(Study.of(rows))
     lines = found["datasets"][0]["lines"]
     assert lines[0].startswith("Three splits (validation picks the epoch, the test set only reports): "
                                "digits/three/b/seed0 reached the highest test accuracy, 96.0%")
     two = [line for line in lines if "two splits" in line]
     assert two and "biased upwards" in two[0] and "digits/two/a/seed0" in two[0]
-    best = best_per_setting(rows)
+    best = best_per_setting(Study.of(rows))
     assert {b["setting"] for b in best} == {"digits/three", "digits/two"}
     for b in best:  # each setting's best is one of its own runs
         assert b["run"].startswith(b["setting"] + "/")
     assert best[0]["setting"] == "digits/three"
     # Without a three-split run, the two-split result leads, labelled as the biased protocol.
-    only_two = overview(rows[:2])["datasets"][0]["lines"][0]
+    only_two = overview(Study.of(rows[:2]))["datasets"][0]["lines"][0]
     assert only_two.startswith("Two splits only, the study's protocol") and "biased upwards" in only_two
 
 
@@ -275,9 +273,9 @@ def test_times_are_compared_by_median_epoch_and_spread():
     rows = [_run("d", "three", "a", 0.95, epoch_median_seconds=2.0, epoch_spread_seconds=0.1),
             _run("d", "three", "b", 0.90, epoch_median_seconds=1.9, epoch_spread_seconds=1.5),
             _run("d", "three", "c", 0.80, epoch_median_seconds=0.5, epoch_spread_seconds=0.1)]
-    lines = overview(rows[:2])["datasets"][0]["lines"]
+    lines = overview(Study.of(rows[:2]))["datasets"][0]["lines"]
     assert "differ by less than their epoch-to-epoch spread" in lines[1]
-    lines = overview(rows)["datasets"][0]["lines"]
+    lines = overview(Study.of(rows))["datasets"][0]["lines"]
     assert "4.0× that of the fastest, d/three/c/seed0 (0.50 s)" in lines[1]
     # A CPU job that got far less CPU time than wall time ran on a busy machine.
     busy = {"device": "cpu (x86_64, 2 threads)", "train_job_seconds": 100.0, "train_job_cpu_seconds": 30.0}
@@ -291,17 +289,17 @@ def test_times_are_compared_by_median_epoch_and_spread():
 
 
 def test_one_unit_per_quantity():
-    acc = tables.Column("test", "test_acc", "acc")
-    epochs = tables.Column("epochs", "epochs_run", "count")
-    params = tables.Column("parameters", "params_total", "count")
+    # Each shown column's kind comes from its type and unit in cnncompare/columns.py.
+    acc, epochs, params = tables.show("test_acc", "test"), tables.show("epochs_run"), tables.show("params_total")
+    assert (acc.kind, epochs.kind, params.kind) == ("acc", "count", "count")
     assert tables.cell(0.97234, acc)["text"] == "97.2" and tables.cell(0.97234, acc)["title"] == "0.97234"
-    assert tables.pct(0.97234) == "97.2%"
+    assert numbers.pct(0.97234) == "97.2%"
     # Integers without decimals or "± 0", when every seed agrees.
     assert tables.group_cell([10, 10, 10], epochs)["text"] == "10"
     assert tables.group_cell([307946, 307946], params)["text"] == "307,946"
     assert tables.group_cell([8, 10], epochs)["text"] == "9.0 ± 1.4"
     assert tables.group_cell([0.91, 0.93], acc)["text"] == "92.0 ± 1.4"
-    seconds = tables.Column("median epoch", "x", "seconds")
+    seconds = tables.show("epoch_median_seconds", "median epoch")
     assert tables.group_cell([2.0, 2.01, 2.02], seconds)["text"] == "2.0 ± 0.01"
 
 
@@ -591,7 +589,7 @@ def test_seed_mean_and_std_shown_equal_those_of_the_runs(seeded):
             assert float(cell["data-value"]) == pytest.approx(statistics.fmean(values), rel=1e-12)
             assert float(cell["data-std"]) == pytest.approx(statistics.stdev(values), rel=1e-12, abs=1e-15)
             if len(set(values)) == 1:  # every seed agrees: the value once, no "± 0"
-                assert cell["text"] == tables.fmt(values[0], spec.kind)
+                assert cell["text"] == numbers.fmt(values[0], spec.kind)
                 continue
             mean_text, std_text = cell["text"].split(" ± ")
             digits = len(mean_text.partition(".")[2])

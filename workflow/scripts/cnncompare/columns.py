@@ -1,9 +1,12 @@
-"""Every column of summary.csv and history.csv: name, type, unit and meaning, in
-one table, importable without torch.
+"""Every column of summary.csv and history.csv: name, type, unit, meaning and
+where its value comes from, in one table, importable without torch. The one
+record schema:
 
-The tables' column order comes from here (SUMMARY_COLUMNS, HISTORY_COLUMNS),
-the report reads a column as a number when its type here says so, and
-docs/columns.md is printed from it:
+- aggregate writes summary.csv's columns in this order, each from its `source`;
+- the report reads a column as a number when its type here says so, and its
+  tables pick columns from here, showing each in the display kind its type and
+  unit give (Column.kind), under a label of their own;
+- docs/columns.md is printed from it:
 
     PYTHONPATH=workflow/scripts python -m cnncompare.columns > docs/columns.md   (make columns-doc)
 
@@ -22,55 +25,24 @@ HISTORY_COLUMNS = [
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds", "elapsed_seconds",
 ]
 
-# The keys of metrics.json that summary.csv carries, in its column order.
-METRIC_KEYS = [
-    "dataset", "split", "model", "arch", "seed", "status",
-    "epochs_run", "best_epoch", "tested_epoch",
-    "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-    "train_seconds", "images_per_second", "peak_rss_mb", "peak_gpu_mem_mb",
-    "checkpoint_bytes", "params_total", "params_trainable", "params_frozen", "image_size", "init",
-    "train_size", "val_size", "test_size", "device",
-]
-
-# Further metrics.json keys in summary.csv, after METRIC_KEYS.
-EXTRA_METRIC_KEYS = ["epochs_planned", "eval_seconds"]
-
-# What Snakemake's benchmark: files measured of each whole job (Python start,
-# imports and data loading included, which the in-process figures leave out):
-# summary.csv column -> (job, column of the .benchmark.tsv). max_rss is in MB.
-BENCHMARK_COLUMNS = {
-    "train_job_seconds": ("train", "s"),
-    "train_job_cpu_seconds": ("train", "cpu_time"),
-    "train_job_max_rss_mb": ("train", "max_rss"),
-    "evaluate_job_seconds": ("evaluate", "s"),
-    "evaluate_job_max_rss_mb": ("evaluate", "max_rss"),
-}
-
 VERSION_KEYS = ["cnncompare", "python", "torch", "torchvision", "numpy", "snakemake"]
 VERSION_NAMES = {"cnncompare": "cnncompare", "python": "Python", "torch": "torch", "torchvision": "torchvision",
                  "numpy": "NumPy", "snakemake": "Snakemake"}
 
-# The SHA-256 identifying the prepared data a run used (metrics.json's data.sha256).
-DATA_COLUMNS = ["data_sha256"]
-
-# The settings that make runs differ, from the model block training recorded
-# (metrics.json's config): summary.csv column -> key of that block.
-SETTING_COLUMNS = {
-    "optimizer": "optimizer",
-    "lr": "lr",
-    "batch_size": "batch_size",
-    "eval_batch_size": "eval_batch_size",
-    "freeze": "freeze",
-}
-
-# metrics.json keys of what training found out about the run's start and data.
-RUN_FACT_KEYS = ["pretrained", "weights", "num_classes"]
-
-# What evaluation measured of the model at inference (cnncompare/train/inference_cost.py).
-INFERENCE_KEYS = ["gmacs", "inference_images_per_second", "latency_ms"]
-# Those of its metrics.json keys that are timings, which differ between two
+# What evaluation measured of the model at inference (cnncompare/train/inference_cost.py):
+# those of its metrics.json keys that are timings, which differ between two
 # evaluations of the same weights (inference_measured holds the passes timed).
 INFERENCE_TIMING_KEYS = ["inference_images_per_second", "latency_ms", "inference_measured"]
+
+
+# Where a summary.csv value comes from: the metrics.json key of the column's own
+# name unless `source` says otherwise. "metrics.json a.b" is key b of key a;
+# "<job>.benchmark.tsv <field>" a field of Snakemake's benchmark: file of the
+# whole job (Python start, imports and data loading included, which the
+# in-process figures leave out; max_rss is in MB); DERIVED is computed by
+# aggregate from the run's other values.
+METRICS = "metrics.json"
+DERIVED = "derived"
 
 
 @dataclass(frozen=True)
@@ -79,9 +51,22 @@ class Column:
     type: str  # text, integer, number (a float), boolean (True / False)
     unit: str  # "" when the column has none
     meaning: str
+    source: str = METRICS
+
+    @property
+    def kind(self) -> str:
+        """How the report shows its values (cnncompare/report/numbers.py): from its type and unit."""
+        if self.type in ("integer", "number") and self.unit in UNIT_KINDS:
+            return UNIT_KINDS[self.unit]
+        return "count" if self.type == "integer" else "text"
 
 
 TYPES = ("text", "integer", "number", "boolean")
+_MB = "MB (2^20 bytes)"
+_ACC = "fraction (0-1)"
+# unit -> display kind; other integers are counts, other values text.
+UNIT_KINDS = {_ACC: "acc", "nats": "loss", "s": "seconds", "ms": "ms", _MB: "mb", "bytes": "bytes",
+              "images/s": "rate", "GMACs": "gmacs"}
 
 _RUN = [
     Column("dataset", "text", "", "data set name (a key of the config's `datasets`)"),
@@ -129,28 +114,36 @@ SUMMARY: list[Column] = [
     Column("eval_seconds", "number", "s", "evaluation of the train, validation and test parts, data "
            "loading included, inference figures not"),
     Column("train_job_seconds", "number", "s", "wall time of the whole train_model job (Snakemake's "
-           "benchmark file: Python start, imports and data loading included)"),
-    Column("train_job_cpu_seconds", "number", "s", "CPU time of the whole train_model job"),
-    Column("train_job_max_rss_mb", "number", "MB (2^20 bytes)", "peak resident memory of the train_model job"),
-    Column("evaluate_job_seconds", "number", "s", "wall time of the whole evaluate_model job"),
+           "benchmark file: Python start, imports and data loading included)", "train.benchmark.tsv s"),
+    Column("train_job_cpu_seconds", "number", "s", "CPU time of the whole train_model job",
+           "train.benchmark.tsv cpu_time"),
+    Column("train_job_max_rss_mb", "number", "MB (2^20 bytes)", "peak resident memory of the train_model job",
+           "train.benchmark.tsv max_rss"),
+    Column("evaluate_job_seconds", "number", "s", "wall time of the whole evaluate_model job",
+           "evaluate.benchmark.tsv s"),
     Column("evaluate_job_max_rss_mb", "number", "MB (2^20 bytes)", "peak resident memory of the evaluate_model "
-           "job"),
+           "job", "evaluate.benchmark.tsv max_rss"),
     Column("tested_weights", "text", "", "which weights were tested, in words (`epoch 7, the best validation "
            "accuracy`)"),
     Column("data_sha256", "text", "", "SHA-256 of the prepared data the run used (metrics.json's "
-           "`data.sha256`)"),
-    *(Column(f"version_{k}", "text", "", f"{VERSION_NAMES[k]} version of the training job") for k in VERSION_KEYS),
-    Column("optimizer", "text", "", "`sgd`, `adam` or `adamw` (the model block's `optimizer`)"),
-    Column("lr", "number", "", "learning rate of the head (the model block's `lr`; peak of the schedule)"),
-    Column("batch_size", "integer", "images", "training batch size"),
+           "`data.sha256`)", "metrics.json data.sha256"),
+    *(Column(f"version_{k}", "text", "", f"{VERSION_NAMES[k]} version of the training job",
+             f"metrics.json versions.{k}") for k in VERSION_KEYS),
+    # The settings that make runs differ, from the model block training recorded (metrics.json's config).
+    Column("optimizer", "text", "", "`sgd`, `adam` or `adamw` (the model block's `optimizer`)",
+           "metrics.json config.optimizer"),
+    Column("lr", "number", "", "learning rate of the head (the model block's `lr`; peak of the schedule)",
+           "metrics.json config.lr"),
+    Column("batch_size", "integer", "images", "training batch size", "metrics.json config.batch_size"),
     Column("eval_batch_size", "integer", "images", "evaluation batch size; also the batch of "
-           "`inference_images_per_second`"),
-    Column("freeze", "text", "", "`none`, `base`, or the number of feature blocks frozen"),
+           "`inference_images_per_second`", "metrics.json config.eval_batch_size"),
+    Column("freeze", "text", "", "`none`, `base`, or the number of feature blocks frozen",
+           "metrics.json config.freeze"),
     Column("pretrained", "boolean", "", "True when training started from ImageNet weights"),
     Column("weights", "text", "", "the ImageNet weights used (torchvision's enum name); empty for a random "
            "start"),
     Column("num_classes", "integer", "classes", "classes of the data set"),
-    Column("chance_acc", "number", "fraction (0-1)", "accuracy of guessing: 1 / num_classes"),
+    Column("chance_acc", "number", "fraction (0-1)", "accuracy of guessing: 1 / num_classes", DERIVED),
     Column("gmacs", "number", "GMACs", "multiply-adds per image at image_size, in billions "
            "(torch.utils.flop_counter's FLOPs / 2; convolutions and matrix products)"),
     Column("inference_images_per_second", "number", "images/s", "inference throughput at eval_batch_size on "
@@ -172,9 +165,28 @@ HISTORY: list[Column] = [
     Column("elapsed_seconds", "number", "s", "time of all epochs so far (a resumed run continues the sum)"),
 ]
 
+# What the report's tables add to each run's summary.csv row (cnncompare/report/study.py), from its
+# history.csv and metrics.json; in neither file.
+REPORT: list[Column] = [
+    Column("epoch_median_seconds", "number", "s", "median of the run's epoch times (history.csv's "
+           "`epoch_seconds`): one slow epoch on a busy machine does not move it", DERIVED),
+    Column("epoch_spread_seconds", "number", "s", "spread of the run's epoch times: their interquartile range",
+           DERIVED),
+    Column("flags", "text", "", "timing notes: a busy machine (the training job got too small a share of its "
+           "cores), or a GPU requested and the CPU found", DERIVED),
+]
+
 SUMMARY_COLUMNS = [c.name for c in SUMMARY]
 HISTORY_TABLE_COLUMNS = [c.name for c in HISTORY]  # RUN_KEYS + HISTORY_COLUMNS
 TABLES = {"summary.csv": SUMMARY, "history.csv": HISTORY}
+# The metrics.json keys evaluation writes first, in summary.csv's order: its columns up to `device`.
+METRIC_KEYS = SUMMARY_COLUMNS[:SUMMARY_COLUMNS.index("device") + 1]
+_BY_NAME = {c.name: c for c in [*SUMMARY, *REPORT]}
+
+
+def column(name: str) -> Column:
+    """A column of summary.csv, or one the report adds (REPORT), by name."""
+    return _BY_NAME[name]
 
 
 def number_columns() -> set[str]:
@@ -201,10 +213,24 @@ def markdown() -> str:
         "summary = pd.read_csv(\"results/summary.csv\")",
         "```",
     ]
-    for file, table in TABLES.items():
-        lines += ["", f"## {file}", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
-        lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} |" for c in table]
+    lines += ["", "## summary.csv", "", "One row per run. *From*: the run's file the value is read from (with the key "
+              "inside it), or *derived* from its other values.", "",
+              "| column | type | unit | meaning | from |", "|---|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} | {_source_text(c)} |" for c in SUMMARY]
+    lines += ["", "## history.csv", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} |" for c in HISTORY]
+    lines += ["", "## Columns the report adds", "",
+              "The report's tables show these beside summary.csv's columns; they are in neither file.", "",
+              "| column | type | unit | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} |" for c in REPORT]
     return "\n".join(lines) + "\n"
+
+
+def _source_text(c: Column) -> str:
+    if c.source == DERIVED:
+        return "derived"
+    file, _, key = c.source.partition(" ")
+    return f"`{file}` `{key or c.name}`"
 
 
 if __name__ == "__main__":

@@ -14,10 +14,7 @@ import csv
 
 import pandas as pd
 
-from cnncompare.columns import (
-    BENCHMARK_COLUMNS, EXTRA_METRIC_KEYS, HISTORY_TABLE_COLUMNS, INFERENCE_KEYS, METRIC_KEYS, RUN_FACT_KEYS,
-    RUN_KEYS, SETTING_COLUMNS, SUMMARY_COLUMNS, VERSION_KEYS,
-)
+from cnncompare.columns import DERIVED, HISTORY_TABLE_COLUMNS, METRICS, RUN_KEYS, SUMMARY, SUMMARY_COLUMNS, Column
 from cnncompare.fileio import atomic_path, read_json
 from cnncompare.report.report_data import typed_row
 
@@ -43,24 +40,33 @@ def read_benchmark(path) -> dict[str, float | None]:
     return values
 
 
+def _derived(name: str, metrics: dict):
+    if name == "chance_acc":
+        classes = metrics.get("num_classes")
+        return 1 / classes if classes else None
+    raise ValueError(f"summary.csv column {name!r} is derived, but aggregate does not know how")
+
+
+def column_value(column: Column, metrics: dict, benchmarks: dict[str, dict]):
+    """A summary.csv cell from the run's files, as its `source` in cnncompare/columns.py says.
+    A key the run did not record (a run from before it was) gives None: an empty cell."""
+    if column.source == DERIVED:
+        return _derived(column.name, metrics)
+    file, _, key = column.source.partition(" ")
+    if file != METRICS:  # <job>.benchmark.tsv <field>
+        return benchmarks.get(file.split(".")[0], {}).get(key)
+    value = metrics
+    for part in (key or column.name).split("."):
+        value = (value or {}).get(part)
+    return value
+
+
 def summary_row(metrics: dict, benchmarks: dict[str, dict] | None = None) -> dict:
-    """One run's row: metrics.json's keys, its jobs' benchmark figures, versions.
+    """One run's row: every column of cnncompare/columns.py's SUMMARY, from
+    metrics.json and its jobs' benchmark figures.
 
     `benchmarks` maps 'train' and 'evaluate' to read_benchmark() results."""
-    row = {k: metrics.get(k) for k in METRIC_KEYS + EXTRA_METRIC_KEYS + ["tested_weights"]}
-    for column, (job, source) in BENCHMARK_COLUMNS.items():
-        row[column] = (benchmarks or {}).get(job, {}).get(source)
-    row["data_sha256"] = (metrics.get("data") or {}).get("sha256")  # runs from before it was recorded: empty
-    for key in VERSION_KEYS:
-        row[f"version_{key}"] = metrics.get("versions", {}).get(key)
-    block = metrics.get("config") or {}  # the model block training ran with
-    for column, key in SETTING_COLUMNS.items():
-        row[column] = block.get(key)
-    for key in RUN_FACT_KEYS + INFERENCE_KEYS:
-        row[key] = metrics.get(key)
-    classes = metrics.get("num_classes")
-    row["chance_acc"] = 1 / classes if classes else None
-    return row
+    return {c.name: column_value(c, metrics, benchmarks or {}) for c in SUMMARY}
 
 
 def run_rows(metrics_path, history_path, benchmark_paths: dict | None = None) -> tuple[dict, list[dict]]:

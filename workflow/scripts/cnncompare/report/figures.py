@@ -19,7 +19,9 @@ import zlib
 
 import numpy as np
 
+from cnncompare.protocols import headline_first, protocol
 from cnncompare.report import svgplot
+from cnncompare.report.numbers import learning_rate, loss, pct, percent, percent_tick, share
 from cnncompare.report.stats import describe, pareto_front
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale, esc, num
 
@@ -29,8 +31,6 @@ PALETTE = [
     "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#e7969c", "#003f5c", "#b07aa1",
 ]
 REFERENCE = "#777"
-SPLIT_TITLES = {"three": "three splits (validation picks, test reports)",
-                "two": "two splits (the study's: epoch picked on test)"}
 PART_STYLES = {"val": ("validation", None, 1.8), "train": ("training", "2,3", 1.3)}
 
 
@@ -63,14 +63,8 @@ def png_data_uri(image: np.ndarray) -> str:
 # --- value texts (hover) ----------------------------------------------------------------------------
 
 
-def pct(value, std=None) -> str:
-    text = f"{value * 100:.1f}%"
-    return text + (f" ± {std * 100:.1f}" if std else "")
-
-
 def loss_text(value, std=None) -> str:
-    text = f"{value:.3f}"
-    return text + (f" ± {std:.3f}" if std else "")
+    return loss(value) + (f" ± {loss(std)}" if std else "")
 
 
 def _epoch_stats(histories: list[list[dict]], column: str):
@@ -89,9 +83,9 @@ def _epoch_ticks(last: int) -> list[int]:
 
 
 def _facets(keys: list[tuple[str, str]]):
-    """Rows of data sets, columns of splits (three first): the (dataset, split) of each cell."""
+    """Rows of data sets, columns of splits (the headline first): the (dataset, split) of each cell."""
     datasets = list(dict.fromkeys(d for d, _ in keys))
-    splits = [s for s in ("three", "two") if any(k[1] == s for k in keys)]
+    splits = headline_first({s for _, s in keys})
     return datasets, splits
 
 
@@ -125,7 +119,7 @@ def curves_figure(series: list[dict], metric: str, colors: dict[str, str], chanc
     values = [r.get(f"{p}_{metric}") for s in series for h in s["histories"] for r in h for p in ("train", "val")]
     include = ([*(chance or {}).values(), 1.0] if metric == "acc" else [])
     last_epoch = max((r["epoch"] for s in series for h in s["histories"] for r in h), default=1)
-    yfmt = svgplot.percent if metric == "acc" else svgplot.plain_number
+    yfmt = percent_tick if metric == "acc" else svgplot.plain_number
     show = pct if metric == "acc" else loss_text
     panels = []
     for row, dataset in enumerate(datasets):
@@ -135,7 +129,7 @@ def curves_figure(series: list[dict], metric: str, colors: dict[str, str], chanc
             yscale = Scale.fit(values, PANEL_H, 0, log=log, pad=0.03, include=include)
             if metric == "acc":
                 yscale.hi = min(yscale.hi, 1.02)
-            title = f"{dataset} · {SPLIT_TITLES[split]}" if len(datasets) > 1 else SPLIT_TITLES[split]
+            title = f"{dataset} · {protocol(split).title}" if len(datasets) > 1 else protocol(split).title
             panel = Panel(x, y, PANEL_W, PANEL_H, xscale, yscale, title=title, xlabel="epoch", ylabel=ylabel,
                           yfmt=yfmt, xticks=_epoch_ticks(last_epoch),
                           group={"data-dataset": dataset, "data-split": split})
@@ -176,7 +170,7 @@ def run_panels(history: list[dict], title: str, color: str) -> str:
     xscale = Scale(0.6, last + 0.4, 0, w)
     specs = [
         ("accuracy", "acc", Scale.fit([r.get(f"{p}_acc") for r in history for p in ("train", "val")], h, 0, pad=0.05),
-         svgplot.percent, pct),
+         percent_tick, pct),
         ("loss (log)", "loss", Scale.fit([r.get(f"{p}_loss") for r in history for p in ("train", "val")], h, 0,
                                          log=True), svgplot.plain_number, loss_text),
     ]
@@ -194,7 +188,7 @@ def run_panels(history: list[dict], title: str, color: str) -> str:
     panel = Panel(left + 2 * (w + gap), top, w, h, Scale(xscale.lo, xscale.hi, 0, w),
                   Scale.fit(lrs, h, 0, pad=0.05, include=[0.0]), title="learning rate (end of epoch)",
                   xlabel="epoch", xticks=_epoch_ticks(last))
-    panel.line(epochs, lrs, REFERENCE, None, 1.4, None, [f"epoch {e}: {v:.3g}" for e, v in zip(epochs, lrs)],
+    panel.line(epochs, lrs, REFERENCE, None, 1.4, None, [f"epoch {e}: {learning_rate(v)}" for e, v in zip(epochs, lrs)],
                f"{title} · learning rate")
     parts.append(panel.render())
     # The run's name and the line key on one row above the panels' titles.
@@ -226,9 +220,9 @@ def tradeoff_figure(points: list[dict], xlabel: str, colors: dict[str, str]) -> 
             x, y = LEFT + col * (w + GAP_X), TOP + row * (h + GAP_Y)
             xscale = Scale.fit([p["x"] for p in points], 0, w, log=log, pad=0.12)
             yscale = Scale.fit([p["y"] for p in points if p["dataset"] == dataset], h, 0, pad=0.15)
-            title = f"{dataset} · {SPLIT_TITLES[split]}" if len(datasets) > 1 else SPLIT_TITLES[split]
+            title = f"{dataset} · {protocol(split).title}" if len(datasets) > 1 else protocol(split).title
             panel = Panel(x, y, w, h, xscale, yscale, title=title, xlabel=xlabel, ylabel="test accuracy",
-                          yfmt=svgplot.percent, group={"data-dataset": dataset, "data-split": split})
+                          yfmt=percent_tick, group={"data-dataset": dataset, "data-split": split})
             front = [members[i] for i in pareto_front([(p["x"], p["y"]) for p in members])]
             if front:
                 xs = [panel.px(p["x"]) for p in front]
@@ -282,7 +276,7 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], title: str) -> str:
     cell = min(26.0, max(6.0, 300.0 / max(n, 1)))
     font = min(10.0, max(5.0, cell * 0.8))
     accuracy = np.diag(normalised) if n else np.array([])
-    row_labels = [f"{c} ({a * 100:.1f}%)" for c, a in zip(classes, accuracy)]
+    row_labels = [f"{c} ({pct(a)})" for c, a in zip(classes, accuracy)]
     left = max((svgplot.text_width(t, font) for t in row_labels), default=0) + 30
     top = 28
     side = cell * n
@@ -309,7 +303,7 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], title: str) -> str:
                      if normalised[i, j] >= 0.005 and (normalised[i, j] > 0.5) == light]
             out.append(f'<g font-size="{num(size)}" fill="{shade}" text-anchor="middle">'
                        + "".join(f'<text x="{num(left + (j + 0.5) * cell)}" y="{num(top + (i + 0.5) * cell + size * 0.32)}">'
-                                 f'{normalised[i, j] * 100:.1f}</text>' for i, j in cells) + "</g>")
+                                 f'{percent(normalised[i, j])}</text>' for i, j in cells) + "</g>")
     # The colour scale.
     bar = png_data_uri(blues(np.linspace(1, 0, 64).reshape(64, 1)))
     bx = left + side + 14
@@ -318,7 +312,7 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], title: str) -> str:
     for value in (0.0, 0.5, 1.0):
         y = top + (1 - value) * max(side, 40)
         out.append(f'<text x="{num(bx + 14)}" y="{num(y)}" dy="0.32em" font-size="9" fill="{svgplot.MUTED}">'
-                   f'{value:.0%}</text>')
+                   f'{share(value)}</text>')
     out.append(f'<text x="{num(left + side / 2)}" y="{num(height - 6)}" text-anchor="middle" font-size="10" '
                f'fill="{svgplot.INK}">predicted class</text>')
     out.append(f'<text transform="translate(10,{num(top + side / 2)}) rotate(-90)" text-anchor="middle" '

@@ -6,42 +6,35 @@ table as Markdown and LaTeX text, which the page copies with a button."""
 
 from __future__ import annotations
 
-from cnncompare.report.findings import completed
+from cnncompare.protocols import protocol
+from cnncompare.report.numbers import count, fmt, pct, percent, points, whole_seconds
 from cnncompare.report.stats import describe, is_number, mean_interval
-from cnncompare.report.tables import fmt
-
-SPLIT_NAMES = {"three": "three splits", "two": "two splits (study's protocol)"}
+from cnncompare.report.study import Study
 MEASURES = [("test acc. (%)", "acc"), ("trainable params", "params"), ("training (s)", "time")]
 
 
-def accuracy_text(values: list[float]) -> str:
-    found = mean_interval(values)
+def accuracy_text(found: dict) -> str:
+    """Test accuracy over seeds (mean_interval's figures): mean ± half-width of its interval (n)."""
     if found["mean"] is None:
         return "–"
-    text = fmt(found["mean"], "acc")
+    text = percent(found["mean"])
     if found["half"] is not None:
-        text += f" ± {found['half'] * 100:.1f}"
+        text += f" ± {points(found['half'])}"
     return f"{text} (n={found['n']})"
-
-
-def seconds_text(value) -> str:
-    if not is_number(value):
-        return "–"
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def params_text(values: list) -> str:
     found = [v for v in values if is_number(v)]
     if not found:
         return "–"
-    return fmt(found[0], "count") if len(set(found)) == 1 else f"{describe(found)['mean']:,.0f}"
+    return fmt(found[0], "count") if len(set(found)) == 1 else count(describe(found)['mean'])
 
 
 def reference_text(reference: dict) -> str:
     parts = []
     accuracy = reference.get("accuracy")
     if is_number(accuracy):
-        parts.append(f"{fmt(accuracy, 'acc')}%")
+        parts.append(pct(accuracy))
     elif accuracy:
         parts.append(str(accuracy))
     if reference.get("training_time"):
@@ -53,19 +46,17 @@ def _applies(reference: dict | None, dataset: str) -> bool:
     return bool(reference) and bool(reference_text(reference)) and reference.get("dataset") in (None, "", dataset)
 
 
-def results_table(rows: list[dict], references: dict[str, dict] | None = None) -> dict:
-    """The table as cells (for the page) and as Markdown and LaTeX."""
-    references = references or {}
-    done = completed(rows)
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    settings = [(d, s) for d in datasets for s in ("three", "two") if any((r["dataset"], r["split"]) == (d, s)
-                                                                        for r in rows)]
+def results_table(study: Study) -> dict:
+    """The table as cells (for the page) and as Markdown and LaTeX; beside the
+    results, what each model's `reference:` says was reported elsewhere."""
+    references = {m: (b or {}).get("reference") or {} for m, b in study.models.items()}
+    done = study.completed
+    models, datasets, settings = study.model_names, study.datasets, study.settings
     ref_datasets = [d for d in datasets if any(_applies(references.get(m), d) for m in models)]
 
     groups, columns = [], []
     for dataset, split in settings:
-        groups.append({"title": f"{dataset}, {SPLIT_NAMES[split]}", "span": len(MEASURES),
+        groups.append({"title": f"{dataset}, {protocol(split).label}", "span": len(MEASURES),
                        "data": {"data-dataset": dataset, "data-split": split}})
         columns += [{"title": title, "data": {"data-dataset": dataset, "data-split": split}} for title, _ in MEASURES]
     for dataset in ref_datasets:
@@ -76,14 +67,15 @@ def results_table(rows: list[dict], references: dict[str, dict] | None = None) -
     for model in models:
         cells = []
         for dataset, split in settings:
-            runs = [r for r in done if (r["dataset"], r["split"], r["model"]) == (dataset, split, model)]
+            group = done.group_of(dataset, split, model)
+            runs = group.runs if group else ()
             data = {"data-dataset": dataset, "data-split": split}
             accs = [r["test_acc"] for r in runs]
             cells += [
-                {"text": accuracy_text(accs), "data": data,
+                {"text": accuracy_text(group.accuracy if group else mean_interval([])), "data": data,
                  "title": ", ".join(repr(a) for a in accs) or None},
                 {"text": params_text([r.get("params_trainable") for r in runs]), "data": data, "title": None},
-                {"text": seconds_text(describe([r.get("train_seconds") for r in runs])["mean"]), "data": data,
+                {"text": whole_seconds(describe([r.get("train_seconds") for r in runs])["mean"]), "data": data,
                  "title": None},
             ]
         for dataset in ref_datasets:

@@ -19,63 +19,32 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from cnncompare.report import figures, findings, labels, paper_table, sweep_report, tables, timing
 from cnncompare.fileio import atomic_path
-from cnncompare.report.report_data import read_rows, read_run_files
 from cnncompare.plan.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
-from cnncompare.report.stats import describe, group_label, group_runs
 from cnncompare.plan.runs import run_label
+from cnncompare.report import figures, findings, labels, paper_table, sweep_report, tables, timing
+from cnncompare.report.numbers import fmt, pct, share, significant
+from cnncompare.report.report_data import read_rows, read_run_files
+from cnncompare.report.stats import describe
+from cnncompare.report.study import Study
 
 log = logging.getLogger(__name__)
 
 GALLERY_SIZE = 8  # misclassified thumbnails per run (or per group of seeds)
 
 
-def in_reading_order(rows: list[dict]) -> list[dict]:
-    """Data sets and models in their first-seen (config) order; three splits before two, the headline first."""
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    return sorted(rows, key=lambda r: (datasets.index(r["dataset"]), r["split"] != "three", models.index(r["model"]),
-                                       int(r["seed"])))
-
-
-# --- facts of each run the tables add to summary.csv's -----------------------------------------------
-
-
-def with_run_facts(rows: list[dict], history_of: dict[str, list[dict]], run_files: dict[str, dict]) -> list[dict]:
-    """Each row with its per-epoch timing (median, spread), busy-machine and
-    GPU-expected-CPU-found flags, and class count."""
-    found = []
-    for row in rows:
-        label = run_label(row)
-        info = run_files.get(label, {}).get("info") or {}
-        epochs = timing.epoch_timing(history_of.get(label, []))
-        flags = []
-        threads = info.get("threads")
-        busy = timing.busy_machine(row, threads)
-        if busy:
-            flags.append(f"busy machine: the training job got {timing.cpu_share(row, threads):.0%} of the "
-                         f"{max(1, threads or 1)} core{'s' if (threads or 1) > 1 else ''} it trained with")
-        gpu_on_cpu = timing.gpu_expected_cpu_found(row, info)
-        if gpu_on_cpu:
-            flags.append("GPU requested, ran on the CPU")
-        found.append({**row, "epoch_median_seconds": epochs["median"], "epoch_spread_seconds": epochs["spread"],
-                      "busy_machine": busy, "gpu_expected_cpu_found": gpu_on_cpu, "flags": flags,
-                      "num_classes": info.get("num_classes") or row.get("num_classes")})
-    return found
-
-
 # --- figures --------------------------------------------------------------------------------------------
 
 
-def curve_series(rows: list[dict], history_of: dict[str, list[dict]]) -> list[dict]:
+def curve_series(study: Study) -> list[dict]:
     """One series per (data set, split, model); several seeds are drawn as mean and band."""
     series = []
-    for key, runs in group_runs(rows).items():
-        histories = [history_of[run_label(r)] for r in runs if history_of.get(run_label(r))]
+    for group in study.groups:
+        histories = [h for h in map(study.history, group.runs) if h]
         if histories:
-            label = run_label(runs[0]) if len(runs) == 1 else f"{group_label(key)} (mean of {len(histories)} seeds)"
-            series.append({"dataset": key[0], "split": key[1], "model": key[2], "label": label,
+            label = (run_label(group.runs[0]) if len(group.runs) == 1 else
+                     f"{group.name} (mean of {len(histories)} seeds)")
+            series.append({"dataset": group.dataset, "split": group.split, "model": group.model, "label": label,
                            "histories": histories})
     return series
 
@@ -86,29 +55,28 @@ def robust_train_seconds(row: dict):
     return median * epochs if median is not None and epochs else row.get("train_seconds")
 
 
-def tradeoff_points(rows: list[dict], value) -> list[dict]:
+def tradeoff_points(study: Study, value) -> list[dict]:
     """Per model group of completed runs: mean test accuracy against the mean of `value(row)`, with stds."""
     points = []
-    for key, runs in group_runs(findings.completed(rows)).items():
-        x, y = describe([value(r) for r in runs]), describe([r["test_acc"] for r in runs])
+    for group in study.completed.groups:
+        x, y = describe(group.values(value)), group.stat("test_acc")
         if x["mean"] is not None and y["mean"] is not None:
-            seeds = f", mean of {len(runs)} seeds" if len(runs) > 1 else ""
-            points.append({"dataset": key[0], "split": key[1], "model": key[2], "label": group_label(key),
+            seeds = f", mean of {len(group.runs)} seeds" if len(group.runs) > 1 else ""
+            points.append({"dataset": group.dataset, "split": group.split, "model": group.model, "label": group.name,
                            "x": x["mean"], "y": y["mean"], "xerr": x["std"], "yerr": y["std"],
-                           "tip": f"{group_label(key)}: {figures.pct(y['mean'], y['std'])} at "
-                                  f"{x['mean']:,.4g}{seeds}"})
+                           "tip": f"{group.name}: {pct(y['mean'], y['std'])} at {significant(x['mean'])}{seeds}"})
     return points
 
 
-def comparison_figures(rows, history_of, colors) -> dict[str, str]:
-    chance = {r["dataset"]: 1 / r["num_classes"] for r in rows if r.get("num_classes")}
-    series = curve_series(rows, history_of)
+def comparison_figures(study: Study, colors) -> dict[str, str]:
+    chance = {r["dataset"]: 1 / r["num_classes"] for r in study.rows if r.get("num_classes")}
+    series = curve_series(study)
     return {
         "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy"),
         "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)"),
-        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(rows, robust_train_seconds),
+        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds),
                                                  "training time (s, median epoch × epochs)", colors),
-        "tradeoff_params": figures.tradeoff_figure(tradeoff_points(rows, lambda r: r.get("params_trainable")),
+        "tradeoff_params": figures.tradeoff_figure(tradeoff_points(study, lambda r: r.get("params_trainable")),
                                                    "trainable parameters", colors),
     }
 
@@ -133,50 +101,51 @@ def _run_section(row: dict, history: list[dict], files: dict, color: str) -> dic
     return section
 
 
-def per_run_groups(rows, history_of, run_files, colors) -> list[dict]:
+def per_run_groups(study: Study, colors) -> list[dict]:
     """One collapsible group per (dataset, split, model): its runs' curves and
     confusion matrices, and the misclassified images (taken across its seeds in
     turn when it has several). With several seeds the group also shows the
     confusion matrix pooled over them."""
     groups = []
-    for key, runs in group_runs(rows).items():
-        files = [run_files.get(run_label(r), {}) for r in runs]
-        sections = [_run_section(r, history_of.get(run_label(r), []), f, colors[r["model"]])
-                    for r, f in zip(runs, files)]
+    for group in study.groups:
+        key, runs = group.key, group.runs
+        files = [study.files(r) for r in runs]
+        sections = [_run_section(r, study.history(r), f, colors[r["model"]]) for r, f in zip(runs, files)]
         galleries = [[{**g, "seed": r["seed"]} for g in f.get("gallery", [])] for r, f in zip(runs, files)]
         picked = [g for turn in range(GALLERY_SIZE) for gallery in galleries if turn < len(gallery)
                   for g in [gallery[turn]]][:GALLERY_SIZE]
-        group = {"label": group_label(key), "runs": sections, "gallery": _gallery(picked),
+        done = study.completed.group_of(*key)
+        found = {"label": group.name, "runs": sections, "gallery": _gallery(picked),
                  "data": tables.row_data(runs[0]), "n": len(runs), "pooled": None, "pooled_per_class": None,
-                 "accuracy": tables.pct(describe([r.get("test_acc") for r in findings.completed(runs)])["mean"]),
+                 "accuracy": pct(done.accuracy["mean"] if done else None),
                  "statuses": ", ".join(sorted({str(r.get("status")) for r in runs}))}
         matrices = [f["matrix"] for f in files if f.get("matrix") is not None]
         if len(runs) > 1 and matrices and all(m.shape == matrices[0].shape for m in matrices):
             classes = next(f["classes"] for f in files if f.get("classes"))
             pooled = np.sum(matrices, axis=0)
-            group["pooled"] = figures.confusion_figure(pooled, classes,
-                                                       f"{group_label(key)}: test set, pooled over "
+            found["pooled"] = figures.confusion_figure(pooled, classes,
+                                                       f"{group.name}: test set, pooled over "
                                                        f"{len(matrices)} seeds")
-            group["pooled_per_class"] = tables.per_class_table(pooled, classes)
-        groups.append(group)
+            found["pooled_per_class"] = tables.per_class_table(pooled, classes)
+        groups.append(found)
     return groups
 
 
 # --- the models and what ran --------------------------------------------------------------------------------
 
 
-def model_table(rows: list[dict], models: dict[str, dict], colors: dict[str, str]) -> list[dict]:
+def model_table(study: Study, colors: dict[str, str]) -> list[dict]:
     found = {}
-    for r in rows:
+    for r in study.rows:
         if r["model"] in found:
             continue
-        block = models.get(r["model"]) or {}
+        block = study.models.get(r["model"]) or {}
         description = block.get("description") or ""
         reference = block.get("reference") or {}
         found[r["model"]] = {
             "model": r["model"], "color": colors[r["model"]], "arch": r.get("arch"), "init": r.get("init"),
             "image_size": r.get("image_size"),
-            "params": f"{tables.fmt(r.get('params_trainable'), 'count')} / {tables.fmt(r.get('params_total'), 'count')}",
+            "params": f"{fmt(r.get('params_trainable'), 'count')} / {fmt(r.get('params_total'), 'count')}",
             "description": description,
             "mismatch": labels.description_mismatch(description, r.get("init")),
             "reference": (f"on {reference['dataset']}: " if reference.get("dataset") and paper_table.reference_text(
@@ -187,10 +156,10 @@ def model_table(rows: list[dict], models: dict[str, dict], colors: dict[str, str
     return list(found.values())
 
 
-def provenance(rows: list[dict], run_files: dict[str, dict], workflow: dict | None) -> dict:
+def provenance(study: Study, workflow: dict | None) -> dict:
     runs, settings = [], {}
-    for r in rows:
-        info = run_files.get(run_label(r), {}).get("info", {})
+    for r in study.rows:
+        info = study.files(r).get("info", {})
         runs.append({
             "label": run_label(r), "device": info.get("device") or r.get("device"),
             "started_at": info.get("started_at"), "weights": info.get("weights"),
@@ -216,48 +185,43 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
                workflow: dict | None = None, notice: str | None = None, banner: str | None = None) -> dict:
     """Everything the template shows, as text, numbers and SVG.
 
-    `models`: {name: {"description", "reference"}} from the config."""
-    models = models or {}
-    rows = in_reading_order(rows)
-    history_of: dict[str, list[dict]] = {}
-    for h in history:
-        history_of.setdefault(run_label(h), []).append(h)
-    rows = with_run_facts(rows, history_of, run_files)
-    colors = figures.model_colors([r["model"] for r in rows])
-    several_seeds = tables.has_several_seeds(rows)
-    results = paper_table.results_table(rows, {m: (b or {}).get("reference") or {} for m, b in models.items()})
-    sweeps = sweep_report.sweep_section(rows, models)
+    `models`: {name: {"description", "reference", "sweep"}}, the render rule's texts of each model."""
+    study = Study.build(rows, history, run_files, models)
+    rows = study.rows
+    colors = figures.model_colors(study.model_names)
+    several_seeds = study.several_seeds
+    sweeps = sweep_report.sweep_section(study)
     # The overview and the best-model table rank each swept block by its chosen variant only.
-    ranked = sweep_report.chosen_rows(rows, sweeps)
+    ranked = sweep_report.chosen_rows(study, sweeps)
     return {
         "banner": banner or None,
         "notice": notice,
         "runs": [run_label(r) for r in rows],
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "filters": {
-            "datasets": list(dict.fromkeys(r["dataset"] for r in rows)),
-            "splits": [s for s in ("three", "two") if any(r["split"] == s for r in rows)],
+            "datasets": study.datasets,
+            "splits": study.splits,
             "models": [{"name": m, "color": c} for m, c in colors.items()],
         },
         "overview": findings.overview(ranked),
-        "results": results,
+        "results": paper_table.results_table(study),
         "best": findings.best_per_setting(ranked),
         "sweeps": sweeps,
-        "datasets": tables.dataset_tables(rows, run_files),
-        "models": model_table(rows, models, colors),
-        "figures": comparison_figures(rows, history_of, colors),
+        "datasets": tables.dataset_tables(study),
+        "models": model_table(study, colors),
+        "figures": comparison_figures(study, colors),
         "several_seeds": several_seeds,
         "metrics": tables.run_table(rows, tables.METRIC_COLUMNS),
         "costs": tables.run_table(rows, tables.COST_COLUMNS),
-        "metrics_grouped": tables.group_table(rows, tables.METRIC_COLUMNS) if several_seeds else None,
-        "costs_grouped": tables.group_table(rows, tables.COST_COLUMNS) if several_seeds else None,
+        "metrics_grouped": tables.group_table(study, tables.METRIC_COLUMNS) if several_seeds else None,
+        "costs_grouped": tables.group_table(study, tables.COST_COLUMNS) if several_seeds else None,
         "flagged": [{"run": run_label(r), "flags": "; ".join(r["flags"])} for r in rows if r["flags"]],
-        "per_run": per_run_groups(rows, history_of, run_files, colors),
-        "splits": findings.split_comparison(rows, history),
-        "seeds": findings.seed_comparison(rows),
-        "not_completed": findings.not_completed(rows),
-        "provenance": provenance(rows, run_files, workflow),
-        "busy_share": f"{timing.BUSY_CPU_SHARE:.0%}",
+        "per_run": per_run_groups(study, colors),
+        "splits": findings.split_comparison(study),
+        "seeds": findings.seed_comparison(study),
+        "not_completed": findings.not_completed(study),
+        "provenance": provenance(study, workflow),
+        "busy_share": share(timing.BUSY_CPU_SHARE),
     }
 
 

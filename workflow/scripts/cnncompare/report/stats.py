@@ -1,5 +1,6 @@
-"""The statistics the report states: runs grouped over seeds, mean and sample
-standard deviation, intervals for a difference in accuracy, the Pareto front.
+"""The statistics the report states: mean and sample standard deviation,
+intervals for a mean and for a difference in accuracy, the Pareto front
+(study.py groups the runs over seeds).
 
 Plain functions of summary rows (dicts), so each figure the report shows can
 be recomputed from summary.csv by a test or a reader.
@@ -9,27 +10,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
 
 from scipy import stats as scipy_stats
 
-GROUP_KEYS = ("dataset", "split", "model")
-
-
 def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def group_label(key: tuple) -> str:
-    return "/".join(str(k) for k in key)
-
-
-def group_runs(rows: list[dict]) -> dict[tuple, list[dict]]:
-    """Runs that differ only in their seed, keyed by (dataset, split, model), in first-seen order."""
-    groups = defaultdict(list)
-    for row in rows:
-        groups[tuple(row[k] for k in GROUP_KEYS)].append(row)
-    return dict(groups)
 
 
 def describe(values: list) -> dict:

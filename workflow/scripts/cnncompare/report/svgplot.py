@@ -110,10 +110,6 @@ def plain_number(value: float) -> str:
     return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
-def percent(value: float) -> str:
-    return f"{value * 100:g}%"
-
-
 @dataclass
 class Scale:
     """Data values [lo, hi] onto pixels [p0, p1] (p1 < p0 for a y axis)."""

@@ -16,35 +16,28 @@ from __future__ import annotations
 
 import math
 
+from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
 from cnncompare.report import svgplot
-from cnncompare.report.figures import pct
+from cnncompare.report.numbers import pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
+from cnncompare.report.study import Study
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale
 from cnncompare.plan.sweeps import value_text
 
 VAL, TEST = "#1a5fb4", "#c01c28"  # validation and test lines in every sensitivity plot
 LINE_COLORS = ["#1a5fb4", "#c01c28", "#26a269", "#e66100", "#813d9c", "#986a44", "#5e5c64", "#1c71d8"]
 MAX_LINES = 6  # values of the second key drawn as lines; more are averaged into one line
-SPLIT_WORDS = {"three": "three splits", "two": "two splits"}
 
 
-def sweep_variants(models: dict) -> dict[str, dict]:
-    """{block: {"keys": [...], "variants": {variant: settings}}} from the render rule's models param."""
-    found: dict[str, dict] = {}
-    for name, texts in (models or {}).items():
-        sweep = (texts or {}).get("sweep")
-        if sweep:
-            entry = found.setdefault(sweep["block"], {"keys": list(sweep["keys"]), "variants": {}})
-            entry["variants"][name] = sweep["settings"]
-    return found
-
-
-def _variant_stats(rows: list[dict], variant: str, settings: dict) -> dict:
-    done = [r for r in rows if r["model"] == variant and r.get("status") == "completed"]
+def _variant_stats(study: Study, dataset: str, split: str, variant: str, settings: dict) -> dict:
+    """A variant's validation and test accuracy over its seeds on one data set and split."""
+    group = study.group_of(dataset, split, variant)
+    # Its completed runs (a diverged run has no test accuracy, a failed one no status "completed").
+    done = [r for r in group.runs if r.get("status") == "completed"]
     val = mean_interval([r.get("val_acc") for r in done])
     test = mean_interval([r.get("test_acc") for r in done])
     return {"variant": variant, "settings": settings, "val": val, "test": test, "n": len(done),
-            "runs": sum(r["model"] == variant for r in rows)}
+            "runs": len(group.runs)}
 
 
 def _pick(entries: list[dict], key: str) -> dict | None:
@@ -55,7 +48,7 @@ def _pick(entries: list[dict], key: str) -> dict | None:
 
 def _acc(stat: dict) -> str:
     if stat["n"] > 1 and stat["half"] is not None:
-        return f"{pct(stat['mean'])} ± {stat['half'] * 100:.1f}"
+        return f"{pct(stat['mean'])} ± {points(stat['half'])}"
     return pct(stat["mean"])
 
 
@@ -65,8 +58,8 @@ def _seeds(n: int) -> str:
 
 def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> tuple[dict | None, list[str]]:
     """The chosen variant of a block on a data set and the sentences saying how it was chosen."""
-    if by_split.get("three"):
-        entries = by_split["three"]
+    if by_split.get(THREE.name):  # chosen on validation that is not the test set
+        entries = by_split[THREE.name]
         chosen, best_test = _pick(entries, "val"), _pick(entries, "test")
         if chosen is None:
             return None, [f"{block} on {dataset}: no three-split variant completed, so none is chosen."]
@@ -77,12 +70,12 @@ def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> t
             lines.append(f"The highest test accuracy, {_acc(best_test['test'])}, belongs to {best_test['variant']}; "
                          f"it is not the choice: picking the variant on the test set would bias the figure reported "
                          f"upwards.")
-        return {**chosen, "split": "three"}, lines
-    entries = by_split.get("two") or []
+        return {**chosen, "split": THREE.name}, lines
+    entries = by_split.get(TWO.name) or []
     chosen = _pick(entries, "val")
     if chosen is None:
         return None, [f"{block} on {dataset}: no variant completed, so none is chosen."]
-    return {**chosen, "split": "two"}, [
+    return {**chosen, "split": TWO.name}, [
         f"{block} on {dataset} (a sweep of {len(entries)} variants): only two-split runs, whose validation part is "
         f"the test set, so the choice of {chosen['variant']} was made on the test set: its test accuracy, "
         f"{_acc(chosen['test'])}, is biased upwards. Run the three-split variant to choose on validation."]
@@ -146,8 +139,8 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
         yscale = Scale.fit(ys, h, 0, pad=0.12)
         # Ticks at the swept values themselves while they are few (a grid); a random search gets the axis's own.
         xticks = (xs if len(xs) <= 10 else None) if numeric else list(range(len(categories)))
-        panel = Panel(left, top, w, h, xscale, yscale, title=f"{block} · {dataset} · {SPLIT_WORDS[split]}",
-                      xlabel=f"{key}{' (log axis)' if log else ''}", ylabel="accuracy", yfmt=svgplot.percent,
+        panel = Panel(left, top, w, h, xscale, yscale, title=f"{block} · {dataset} · {protocol(split).short}",
+                      xlabel=f"{key}{' (log axis)' if log else ''}", ylabel="accuracy", yfmt=percent_tick,
                       xfmt=(svgplot.plain_number if numeric else (lambda t: categories[int(t)] if 0 <= t < len(
                           categories) else "")), xticks=xticks,
                       group={"data-dataset": dataset, "data-split": split})
@@ -167,8 +160,8 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                     halves.append(half)
                     names = ", ".join(m["variant"] for m in members[:3]) + (
                         f" and {len(members) - 3} more" if len(members) > 3 else "")
-                    tips.append(f"{'validation' if stat == 'val' else 'test'} {pct(mean) if mean is not None else '–'}"
-                                f"{f' ± {half * 100:.1f}' if half else ''} ({names})")
+                    tips.append(f"{'validation' if stat == 'val' else 'test'} {pct(mean)}"
+                                f"{f' ± {points(half)}' if half else ''} ({names})")
                 if connect:
                     panel.line(line_xs, means, color, dash=dash, tips=tips, label=f"{label} · {stat}")
                 for x, m, hf, t in zip(line_xs, means, halves, tips):
@@ -189,7 +182,7 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
         svg = svgplot.figure(left + w + 18 + lw + 10, height, panel.render() + legend_svg,
                              data={"data-dataset": dataset, "data-split": split, "data-sweep": block,
                                    "data-key": key},
-                             title=f"{block} on {dataset}, {SPLIT_WORDS[split]}: accuracy against {key}")
+                             title=f"{block} on {dataset}, {protocol(split).short}: accuracy against {key}")
         found.append({"key": key, "log": log, "svg": svg})
     return found
 
@@ -214,17 +207,17 @@ def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dat
             "rows": rows}
 
 
-def chosen_rows(rows: list[dict], section: dict) -> list[dict]:
-    """The rows without the variants that were not chosen (per data set): what the
+def chosen_rows(study: Study, section: dict) -> Study:
+    """The study without the variants that were not chosen (per data set): what the
     overview ranks, so that no variant is put forward by its test accuracy."""
     dropped = {(c["dataset"], v) for c in section["choices"] for b in [c["block"]]
                for v in section["variants_of"][b] if v != c["chosen"]}
-    return [r for r in rows if (r["dataset"], r["model"]) not in dropped]
+    return study.where(lambda r: (r["dataset"], r["model"]) not in dropped)
 
 
-def sweep_section(rows: list[dict], models: dict) -> dict:
+def sweep_section(study: Study) -> dict:
     """{"choices": overview sentences, "blocks": [per block, data set and split: figures and table]}."""
-    sweeps = sweep_variants(models)
+    rows, sweeps = study.rows, study.sweeps
     found = {"choices": [], "blocks": [], "variants_of": {b: list(e["variants"]) for b, e in sweeps.items()}}
     for block, entry in sweeps.items():
         present = [v for v in entry["variants"] if any(r["model"] == v for r in rows)]
@@ -233,10 +226,9 @@ def sweep_section(rows: list[dict], models: dict) -> dict:
         datasets = list(dict.fromkeys(r["dataset"] for r in rows if r["model"] in present))
         for dataset in datasets:
             by_split = {}
-            for split in ("three", "two"):
-                members = [r for r in rows if r["dataset"] == dataset and r["split"] == split]
-                stats = [_variant_stats(members, v, entry["variants"][v]) for v in present
-                         if any(r["model"] == v for r in members)]
+            for split in (p.name for p in PROTOCOLS):
+                stats = [_variant_stats(study, dataset, split, v, entry["variants"][v]) for v in present
+                         if study.group_of(dataset, split, v)]
                 if stats:
                     by_split[split] = stats
             chosen, lines = choice_lines(block, dataset, by_split)
@@ -249,8 +241,8 @@ def sweep_section(rows: list[dict], models: dict) -> dict:
                 found["blocks"].append({
                     "block": block, "dataset": dataset, "split": split, "keys": entry["keys"],
                     "variants": len(stats),
-                    "note": ("chosen by validation accuracy (mean over seeds)" if split == "three" else
-                             "two splits: validation is the test set, so this pick is made on the test set"),
+                    "note": ("two splits: validation is the test set, so this pick is made on the test set"
+                             if protocol(split).biased else "chosen by validation accuracy (mean over seeds)"),
                     "chosen": split_choice["variant"] if split_choice else None,
                     "figures": sensitivity_figure(block, dataset, split, entry["keys"], stats, split_choice),
                     "table": variant_table(stats, entry["keys"], split_choice, dataset, split),

@@ -1,9 +1,9 @@
 """The report's tables, built from summary rows.
 
-One unit per quantity, everywhere: accuracy in % with one decimal, loss with
-three, times in seconds (one image's latency in ms), memory in MB, multiply-adds
-in GMACs, integers without decimals. Every cell keeps the exact value behind
-its text: `value` (what the table sorts by, and
+One unit per quantity, everywhere (numbers.py writes each kind): accuracy in %
+with one decimal, loss with three, times in seconds (one image's latency in ms),
+memory in MB, multiply-adds in GMACs, integers without decimals. Every cell
+keeps the exact value behind its text: `value` (what the table sorts by, and
 the hover title) and, for a cell that shows a summary.csv column as it is,
 `column`, so the page can be checked against summary.csv cell by cell. Over
 several seeds a row stands for a (dataset, split, model) group and shows mean
@@ -13,12 +13,14 @@ value once. Each row carries its data set, split and model for the page's filter
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Callable
 
+from cnncompare.columns import SUMMARY_COLUMNS, Column, column
 from cnncompare.plan.runs import run_label
-from cnncompare.report.stats import describe, group_label, group_runs, is_number
+from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread
+from cnncompare.protocols import protocol
+from cnncompare.report.stats import describe, is_number
+from cnncompare.report.study import Study
 
 
 def row_data(row: dict, seed: bool = False) -> dict:
@@ -29,107 +31,72 @@ def row_data(row: dict, seed: bool = False) -> dict:
     return found
 
 
-# --- units ---------------------------------------------------------------------------------------------
-
-# kind -> (text of a number, unit named in the header)
-KINDS: dict[str, Callable[[float], str]] = {
-    "acc": lambda v: f"{v * 100:.1f}",  # a fraction shown in %
-    "loss": lambda v: f"{v:.3f}",
-    "seconds": lambda v: f"{v:,.1f}",
-    "count": lambda v: f"{round(v):,}",
-    "mb": lambda v: f"{v:,.0f}",
-    "bytes": lambda v: f"{v / 2**20:,.1f}",  # shown in MB
-    "rate": lambda v: f"{v:,.0f}",
-    "gmacs": lambda v: f"{v:,.4f}" if abs(v) < 1 else f"{v:,.2f}",  # small CNNs at 32 px: hundredths
-    "ms": lambda v: f"{v:,.2f}",
-}
-
-
-def fmt(value, kind: str = "text") -> str:
-    """How a value is shown: its kind's unit and decimals; – for none; nan and inf as they are."""
-    if value is None or value == "":
-        return "–"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if kind in KINDS and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return KINDS[kind](value)
-    return str(value)
-
-
-def fmt_spread(value: float, kind: str) -> str:
-    """A standard deviation in the unit of its kind; a spread that would round to
-    zero keeps two significant digits (0.02, not 0.0), and counts get one decimal."""
-    if kind == "count":
-        return f"{value:,.1f}"
-    text = fmt(value, kind)
-    if value and not text.strip("0.,-"):
-        shown = value * 100 if kind == "acc" else value / 2**20 if kind == "bytes" else value
-        return f"{shown:.2g}"
-    return text
-
-
-def pct(value) -> str:
-    """An accuracy in running text: 97.2%."""
-    return "–" if not is_number(value) else f"{fmt(value, 'acc')}%"
-
-
 @dataclass(frozen=True)
-class Column:
+class Shown:
+    """A column of cnncompare/columns.py as a report table shows it: under its own
+    header, in a group of columns, in the display kind its type and unit give."""
+
     header: str
-    key: str | Callable[[dict], object]  # a summary.csv column, or a value derived from the row
-    kind: str = "text"
+    column: Column
     group: str = ""  # the header spanning a run of columns (time, memory, size)
 
+    @property
+    def kind(self) -> str:
+        return self.column.kind
+
     def value(self, row: dict):
-        return self.key(row) if callable(self.key) else row.get(self.key)
+        value = row.get(self.column.name)
+        return ("; ".join(value) or None) if isinstance(value, list) else value  # flags: a list of notes
 
     def source(self) -> str | None:
-        return None if callable(self.key) else self.key
+        """The summary.csv column the cells show as they are; None for one the report adds."""
+        return self.column.name if self.column.name in SUMMARY_COLUMNS else None
 
 
-def _flags(row: dict):
-    return "; ".join(row.get("flags") or []) or None
+def show(name: str, header: str | None = None, group: str = "") -> Shown:
+    """Column `name` of cnncompare/columns.py, headed `header` (its name when None)."""
+    return Shown(header or name, column(name), group)
 
 
 METRIC_COLUMNS = [
-    Column("status", "status"),
-    Column("initialisation", "init"),
-    Column("tested epoch", "tested_epoch", "count"),
-    Column("train", "train_acc", "acc", "accuracy (%)"),
-    Column("validation", "val_acc", "acc", "accuracy (%)"),
-    Column("test", "test_acc", "acc", "accuracy (%)"),
-    Column("train", "train_loss", "loss", "loss"),
-    Column("validation", "val_loss", "loss", "loss"),
-    Column("test", "test_loss", "loss", "loss"),
+    show("status"),
+    show("init", "initialisation"),
+    show("tested_epoch", "tested epoch"),
+    show("train_acc", "train", "accuracy (%)"),
+    show("val_acc", "validation", "accuracy (%)"),
+    show("test_acc", "test", "accuracy (%)"),
+    show("train_loss", "train", "loss"),
+    show("val_loss", "validation", "loss"),
+    show("test_loss", "test", "loss"),
 ]
 
 COST_COLUMNS = [
-    Column("training", "train_seconds", "seconds", "time (s)"),
-    Column("median epoch", lambda r: r.get("epoch_median_seconds"), "seconds", "time (s)"),
-    Column("epoch spread", lambda r: r.get("epoch_spread_seconds"), "seconds", "time (s)"),
-    Column("train job", "train_job_seconds", "seconds", "time (s)"),
-    Column("train job CPU", "train_job_cpu_seconds", "seconds", "time (s)"),
-    Column("evaluate job", "evaluate_job_seconds", "seconds", "time (s)"),
-    Column("epochs", "epochs_run", "count", "training"),
-    Column("images/s", "images_per_second", "rate", "training"),
-    Column("GMACs", "gmacs", "gmacs", "inference"),
-    Column("images/s", "inference_images_per_second", "rate", "inference"),
-    Column("latency (ms)", "latency_ms", "ms", "inference"),
-    Column("training", "peak_rss_mb", "mb", "memory (MB)"),
-    Column("train job", "train_job_max_rss_mb", "mb", "memory (MB)"),
-    Column("evaluate job", "evaluate_job_max_rss_mb", "mb", "memory (MB)"),
-    Column("GPU", "peak_gpu_mem_mb", "mb", "memory (MB)"),
-    Column("checkpoint (MB)", "checkpoint_bytes", "bytes", "size"),
-    Column("parameters", "params_total", "count", "size"),
-    Column("trainable", "params_trainable", "count", "size"),
-    Column("frozen", "params_frozen", "count", "size"),
-    Column("input (px)", "image_size", "count", "size"),
-    Column("device", "device", "text", "where"),
-    Column("timing notes", _flags, "text", "where"),
+    show("train_seconds", "training", "time (s)"),
+    show("epoch_median_seconds", "median epoch", "time (s)"),
+    show("epoch_spread_seconds", "epoch spread", "time (s)"),
+    show("train_job_seconds", "train job", "time (s)"),
+    show("train_job_cpu_seconds", "train job CPU", "time (s)"),
+    show("evaluate_job_seconds", "evaluate job", "time (s)"),
+    show("epochs_run", "epochs", "training"),
+    show("images_per_second", "images/s", "training"),
+    show("gmacs", "GMACs", "inference"),
+    show("inference_images_per_second", "images/s", "inference"),
+    show("latency_ms", "latency (ms)", "inference"),
+    show("peak_rss_mb", "training", "memory (MB)"),
+    show("train_job_max_rss_mb", "train job", "memory (MB)"),
+    show("evaluate_job_max_rss_mb", "evaluate job", "memory (MB)"),
+    show("peak_gpu_mem_mb", "GPU", "memory (MB)"),
+    show("checkpoint_bytes", "checkpoint (MB)", "size"),
+    show("params_total", "parameters", "size"),
+    show("params_trainable", "trainable", "size"),
+    show("params_frozen", "frozen", "size"),
+    show("image_size", "input (px)", "size"),
+    show("device", "device", "where"),
+    show("flags", "timing notes", "where"),
 ]
 
 
-def cell(value, column: Column | None = None) -> dict:
+def cell(value, column: Shown | None = None) -> dict:
     kind = column.kind if column else "text"
     return {
         "text": fmt(value, kind),
@@ -140,7 +107,7 @@ def cell(value, column: Column | None = None) -> dict:
     }
 
 
-def group_cell(values: list, column: Column) -> dict:
+def group_cell(values: list, column: Shown) -> dict:
     """mean ± std of the group's values; the value once when they all agree;
     text columns list their distinct values with counts."""
     numbers = [v for v in values if is_number(v)]
@@ -154,14 +121,14 @@ def group_cell(values: list, column: Column) -> dict:
         text = fmt(numbers[0], column.kind)
     else:
         mean = found["mean"]
-        text = (f"{mean:,.1f}" if column.kind == "count" else fmt(mean, column.kind))
+        text = fmt_mean(mean, column.kind)
         text += " ± " + fmt_spread(found["std"], column.kind)
     return {"text": text, "value": found["mean"], "std": "" if found["std"] is None else found["std"],
             "n": found["n"], "column": column.source(), "title": f"mean {found['mean']!r}, n = {found['n']}",
             "class": None}
 
 
-def _header(first: list[str], columns: list[Column]) -> dict:
+def _header(first: list[str], columns: list[Shown]) -> dict:
     """The header row and the groups spanning it: [(title, span)]."""
     groups = [("", len(first))]
     for c in columns:
@@ -172,7 +139,7 @@ def _header(first: list[str], columns: list[Column]) -> dict:
     return {"header": [*first, *(c.header for c in columns)], "groups": groups}
 
 
-def run_table(rows: list[dict], columns: list[Column]) -> dict:
+def run_table(rows: list[dict], columns: list[Shown]) -> dict:
     """One row per run: its label, then `columns`."""
     return {
         **_header(["run"], columns),
@@ -182,21 +149,18 @@ def run_table(rows: list[dict], columns: list[Column]) -> dict:
     }
 
 
-def group_table(rows: list[dict], columns: list[Column]) -> dict:
+def group_table(study: Study, columns: list[Shown]) -> dict:
     """One row per (dataset, split, model): n, then each column's mean ± std over the seeds."""
     body = []
-    for key, runs in group_runs(rows).items():
+    for group in study.groups:
+        runs = group.runs
         seeds = ", ".join(str(r["seed"]) for r in runs)
         body.append({"cells": [
-            cell(group_label(key)),
+            cell(group.name),
             {"text": str(len(runs)), "value": len(runs), "column": None, "title": f"seeds {seeds}", "class": None},
-            *(group_cell([c.value(r) for r in runs], c) for c in columns),
+            *(group_cell(group.values(c.value), c) for c in columns),
         ], "data": row_data(runs[0])})
     return {**_header(["dataset/split/model", "n"], columns), "rows": body, "grouped": True}
-
-
-def has_several_seeds(rows: list[dict]) -> bool:
-    return any(len(runs) > 1 for runs in group_runs(rows).values())
 
 
 def per_class_table(matrix, classes: list[str]) -> dict:
@@ -212,24 +176,23 @@ def per_class_table(matrix, classes: list[str]) -> dict:
 # --- the data sets ---------------------------------------------------------------------------------------
 
 
-def dataset_tables(rows: list[dict], run_files: dict[str, dict]) -> list[dict]:
+def dataset_tables(study: Study) -> list[dict]:
     """Per data set: the images in each part of each split, classes, image
     size, and (from metrics.json's `data`, when the runs recorded it) the
     source files with their MD5, the prepared arrays' checksum and warnings."""
     tables = []
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        runs = [r for r in rows if r["dataset"] == dataset]
-        files = [run_files.get(run_label(r), {}) for r in runs]
+    for dataset in study.datasets:
+        runs = [r for r in study.rows if r["dataset"] == dataset]
+        files = [study.files(r) for r in runs]
         infos = [f.get("info") or {} for f in files]
         parts = []
-        for split in [s for s in ("three", "two") if any(r["split"] == s for r in runs)]:
+        for split in study.splits_of(dataset):
             sized = [r for r in runs if r["split"] == split and is_number(r.get("train_size"))]
             if sized:
                 r = sized[0]
                 parts.append({"split": split, "train": fmt(r["train_size"], "count"),
                               "val": fmt(r.get("val_size"), "count"), "test": fmt(r.get("test_size"), "count"),
-                              "note": "validation is the test set" if split == "two" else
-                                      "validation drawn from the training images",
+                              "note": protocol(split).validation,
                               "data": {"data-dataset": dataset, "data-split": split}})
         classes = next((f["classes"] for f in files if f.get("classes")), None)
         num_classes = next((i["num_classes"] for i in infos if is_number(i.get("num_classes"))), None)
