@@ -27,7 +27,6 @@ from cnncompare.plan.config import config_problems, key_sorted
 from cnncompare.plan.plan_checks import PlanError
 from cnncompare.plan.report_files import run_figure
 from cnncompare.plan.runs import WILDCARDS, run_label
-from cnncompare.plan.sweeps import run_count_line
 
 __all__ = ["Model", "Plan", "PlanError", "Run", "make_plan", "REPORT_ONLY_KEYS"]
 
@@ -190,7 +189,7 @@ def make_plan(config: dict, command_line: dict | None = None, config_files=(), w
         problems += plan_checks.check(draft, config_problems_found=bool(problems))
     if problems:
         raise PlanError(problems, plan_checks.missing_config_note(config_files, workflow_dir, workdir))
-    return _frozen(draft, sweeps)
+    return _frozen(draft)
 
 
 def _parents(sweeps: dict) -> dict[str, tuple[str, dict]]:
@@ -220,7 +219,7 @@ def _written(raw: dict, resolved: dict | None, sweeps: dict) -> dict[str, frozen
     return written
 
 
-def _frozen(draft: plan_checks.Draft, sweeps: dict) -> Plan:
+def _frozen(draft: plan_checks.Draft) -> Plan:
     config = draft.config
     results_dir = config["results_dir"].rstrip("/")
     compare = config["compare"]
@@ -250,7 +249,7 @@ def _frozen(draft: plan_checks.Draft, sweeps: dict) -> Plan:
         datasets=config["datasets"],
         weights=dict(draft.weights),
         warnings=tuple(draft.warnings),
-        run_count=run_count_line(compare, sweeps),
+        run_count=_run_count_line(compare, runs, models),
         runs_per_gpu=config["performance"]["runs_per_gpu"],
         max_runs=compare["max_runs"],
         max_planned_hours=config["max_planned_hours"],
@@ -258,3 +257,20 @@ def _frozen(draft: plan_checks.Draft, sweeps: dict) -> Plan:
         data_dir=config["data_dir"].rstrip("/"),
         weights_dir=config["weights_dir"].rstrip("/"),
     )
+
+
+def _run_count_line(compare: dict, runs: tuple[Run, ...], models: dict[str, Model]) -> str:
+    """The plan's size, per model (a swept block counts all its variants) and in all."""
+    counts: dict[str, int] = {}
+    for run in runs:  # the first runs hold every model, in compare.models' order
+        block = models[run.model].parent or run.model
+        counts[block] = counts.get(block, 0) + 1
+    variants: dict[str, int] = {}
+    for model in models.values():
+        if model.parent is not None:
+            variants[model.parent] = variants.get(model.parent, 0) + 1
+    parts = [f"{block} {count}" + (f" ({variants[block]} variants)" if block in variants else "")
+             for block, count in counts.items()]
+    d, s, n = (len(compare[k]) for k in ("datasets", "splits", "seeds"))
+    return (f"{len(runs)} runs: {', '.join(parts)} (each model or variant: {d} data set{'s' * (d > 1)} "
+            f"x {s} split{'s' * (s > 1)} x {n} seed{'s' * (n > 1)})")
