@@ -57,12 +57,12 @@ REPORT_TEMPLATE = str(Path(WORKFLOW_DIR) / "report" / "report.html.j2")
 # The git commit of the workflow, a param of render_report: looked up once per invocation.
 WORKFLOW_COMMIT = notices.workflow_commit(WORKFLOW_DIR)
 
-data_path = (
-    PLAN.data_path
-)  # a path under data_dir (downloads, prepared arrays, splits, their logs)
-results_path = PLAN.results_path  # a path under results_dir
+# A path under data_dir (downloads, prepared arrays, splits, their logs), under results_dir.
+data_path = PLAN.data_path
+results_path = PLAN.results_path
 WEIGHTS = PLAN.weights_dir
-RUN = PLAN.run_pattern  # the run of a rule: its paths hold the run's wildcards
+# The run of a rule's pattern: its paths hold the run's wildcards.
+RUN = PLAN.run_pattern
 
 
 def run_path(name):
