@@ -45,7 +45,6 @@ try:
     )
 except PlanError as error:
     raise WorkflowError(str(error)) from None
-notices.tell(notices.plan_lines(PLAN))
 CFG = PLAN.config
 
 # performance.runs_per_gpu says where jobs run, not what they compute: it is no
@@ -191,10 +190,6 @@ def gpu_share(rule_name):
         "gpu_slot": job_resource(rule_name, "gpu"),
         "runs_per_gpu": PLAN.runs_per_gpu,
     }
-
-
-# With runs_per_gpu above 1, --resources gpu=K becomes K x runs_per_gpu gpu_slot.
-notices.share_gpus(PLAN, workflow.global_resources, workflow.is_main_process)
 
 
 def job_limit(rule_name, key):

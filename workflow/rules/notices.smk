@@ -1,6 +1,12 @@
-# What the workflow tells the user beside its jobs (cnncompare/plan/notices.py).
-# Included last: the notice of lost files reads the run rules' files.
+# What the workflow tells the user beside its jobs, and its hooks
+# (cnncompare/plan/notices.py). Included last: the notice of lost files reads
+# the run rules' files.
 from cnncompare.report.after_failure import write_partial_report
+
+# The plan's warnings and size, on every invocation.
+notices.tell(notices.plan_lines(PLAN))
+# With runs_per_gpu above 1, --resources gpu=K becomes K x runs_per_gpu gpu_slot.
+notices.share_gpus(PLAN, workflow.global_resources, workflow.is_main_process)
 
 
 def run_job_files():
