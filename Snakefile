@@ -16,9 +16,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/track.smk"
-
-
-tell_of_lost_files()
+include: "workflow/rules/notices.smk"
 
 
 rule all:

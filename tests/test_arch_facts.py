@@ -116,8 +116,8 @@ def test_what_the_snakefile_imports_needs_neither_torch_nor_numpy():
     and jsonschema alone (the SLURM plugin brings numpy, a plain Snakemake does not)."""
     code = (
         "import sys\n"
-        "import cnncompare.plan.plan_checks, cnncompare.data.datasets, cnncompare.data.formats, cnncompare.logs\n"
-        "import cnncompare.plan.report_files, cnncompare.plan.runs, cnncompare.plan.sizing, cnncompare.plan.archs\n"
+        "import cnncompare.plan.plan, cnncompare.plan.notices, cnncompare.plan.plan_checks, cnncompare.data.datasets, cnncompare.data.formats, cnncompare.logs\n"
+        "import cnncompare.plan.report_files, cnncompare.plan.runs, cnncompare.report.after_failure, cnncompare.plan.sizing, cnncompare.plan.archs\n"
         "import cnncompare.data.formats.imagefolder\n"
         "heavy = sorted(m for m in ('torch', 'torchvision', 'numpy', 'PIL', 'scipy', 'sklearn') if m in sys.modules)\n"
         "print(','.join(heavy))\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnncompare.plan.plan_checks import PlanError, make_plan
+from cnncompare.plan.plan import PlanError, make_plan
 from conftest import REPO
 
 STUDY = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -39,7 +39,7 @@ def model(name, **block):
 
 def test_the_study_plans_without_a_problem_or_a_warning():
     plan = plan_of()
-    assert plan.warnings == []
+    assert plan.warnings == ()
     assert {m: w.label for m, w in plan.weights.items()} == {
         "vgg16": "VGG16_Weights.IMAGENET1K_V1", "vgg16_finetune": "VGG16_Weights.IMAGENET1K_V1",
         "resnet50": "ResNet50_Weights.IMAGENET1K_V1",

@@ -14,7 +14,7 @@ import yaml
 import synthetic_runs
 from conftest import REPO, planned_jobs, snakemake, tiny_config, write_config
 from cnncompare.plan.config import config_problems
-from cnncompare.plan.plan_checks import PlanError, make_plan
+from cnncompare.plan.plan import PlanError, make_plan
 from cnncompare.report.render import render
 from cnncompare.report.report_data import read_run_files
 from cnncompare.plan.sweeps import value_text, variant_name

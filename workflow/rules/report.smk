@@ -51,7 +51,7 @@ rule render_report:
     conda:
         "../envs/light.yaml"
     params:
-        models=model_texts(),
+        models=PLAN.model_texts(),
         banner=CFG["report"]["banner"],
         # The folder of the figures, from the first (comparison/<name>.svg).
         figures_dir=lambda w, output: str(Path(output.comparison[0]).parents[1]),
@@ -59,11 +59,3 @@ rule render_report:
         partial_report=PARTIAL_REPORT,
     script:
         "../scripts/render_report.py"
-
-
-onsuccess:
-    drop_stale_partial_report()
-
-
-onerror:
-    write_partial_report()

@@ -1,7 +1,7 @@
 """Every check the plan makes before the first job, in one place.
 
-The Snakefile hands its config here and gets back either a Plan (the
-resolved config, the pretrained weights the grid needs, warnings) or a
+cnncompare.plan.plan.make_plan resolves the config and runs these checks on
+the resolved config (a Draft of the plan); any problem found ends in one
 PlanError that lists every problem at once, each naming the key or folder to
 fix. Mistakes that would otherwise surface hours later inside a job, or
 never (a wrong result), are caught here: the schema and cross-key checks of
@@ -20,10 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnncompare.plan import arch_facts
-from cnncompare.plan.config import config_problems
 from cnncompare.data.formats import image_roots
-from cnncompare.columns import RUN_KEYS
-from cnncompare.nested import parts
 from cnncompare.plan.settings import unused_settings
 from cnncompare.plan.sizing import job_limits
 from cnncompare.data.splits import holdout_size
@@ -46,42 +43,33 @@ class PlanError(ValueError):
 
 
 @dataclass
-class Plan:
-    config: dict  # resolved: defaults filled, ~ expanded, image sizes settled
+class Draft:
+    """The plan while it is checked: the checks settle image sizes, find the
+    grid's pretrained weights and collect warnings; cnncompare.plan.plan then
+    freezes it into the Plan."""
+
+    config: dict  # resolved: defaults filled, ~ expanded, sweeps expanded
+    written: dict[str, frozenset] = field(default_factory=dict)  # each model block's keys the user wrote
+    parents: dict[str, tuple[str, dict]] = field(default_factory=dict)  # {variant: (its block, swept settings)}
     weights: dict[str, arch_facts.Weights] = field(default_factory=dict)  # pretrained models of the grid
     warnings: list[str] = field(default_factory=list)
-    # Swept blocks: {block: {"keys", "variants": {variant: its swept settings}}} (cnncompare.plan.sweeps)
-    sweeps: dict[str, dict] = field(default_factory=dict)
 
 
-def make_plan(config: dict, command_line: dict | None = None, config_files=(), workflow_dir=None,
-              workdir=None) -> Plan:
-    """The plan of `config` (Snakemake's merged config), or PlanError.
-
-    For the messages: command_line holds the values given with --config,
-    config_files the files given with --configfile, workflow_dir the folder of
-    the Snakefile and its config.yaml, workdir Snakemake's working directory
-    (where it reads config.yaml).
-    """
-    sweeps: dict[str, dict] = {}
-    resolved, config_found = config_problems(config, command_line=command_line, sweeps=sweeps)
-    plan = Plan(config=resolved if resolved is not None else {}, sweeps=sweeps)
-    problems = list(config_found)
-    if resolved is not None:
-        checks = (_paths, _reserved_names, _models, _image_folders, _planned_hours)
-        for check in checks:
-            try:
-                problems += check(plan, config)
-            except (KeyError, TypeError, AttributeError, ValueError):
-                # A part of the config that cnncompare.plan.config found wrong: told already.
-                if not config_found:
-                    raise
-    if problems:
-        raise PlanError(problems, _missing_config_note(config_files, workflow_dir, workdir))
-    return plan
+def check(draft: Draft, config_problems_found: bool) -> list[str]:
+    """Every problem the checks below find in a resolved config. A check that
+    trips over a part of the config cnncompare.plan.config found wrong stops
+    quietly (that problem is told already)."""
+    problems = []
+    for each in (_paths, _reserved_names, _models, _image_folders, _planned_hours):
+        try:
+            problems += each(draft)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            if not config_problems_found:
+                raise
+    return problems
 
 
-def _missing_config_note(config_files, workflow_dir, workdir) -> str:
+def missing_config_note(config_files, workflow_dir, workdir) -> str:
     """Snakemake reads config.yaml from its working directory, so a run from
     another folder (--directory, --snakefile) reads only the files given with
     --configfile; when those are overlays, their problems are not theirs."""
@@ -106,7 +94,7 @@ def _in_grid(config: dict, section: str) -> list[str]:
 # --- paths -----------------------------------------------------------------------------
 
 
-def _paths(plan: Plan, raw: dict) -> list[str]:
+def _paths(plan: Draft) -> list[str]:
     config = plan.config
     problems = []
     for key in ("results_dir", "data_dir", "weights_dir"):
@@ -139,7 +127,7 @@ def _same_folder(a: str, b: str) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
-def _reserved_names(plan: Plan, raw: dict) -> list[str]:
+def _reserved_names(plan: Draft) -> list[str]:
     """Data sets and models named like a folder the workflow uses beside them."""
     config = plan.config
     reserved = {folder: f"{{data_dir}}/{folder}/" for folder in DATA_DIR_FOLDERS}
@@ -158,14 +146,14 @@ def _reserved_names(plan: Plan, raw: dict) -> list[str]:
 # --- models: weights, feature blocks, input size, settings that do nothing -----------------
 
 
-def _models(plan: Plan, raw: dict) -> list[str]:
+def _models(plan: Draft) -> list[str]:
     problems = []
     for name in _in_grid(plan.config, "models"):
         block = plan.config["models"][name]
         if not arch_facts.is_torchvision_arch(block["arch"]):
             # custom_cnn pools to a fixed 4x4 map, so the schema's minimum size is enough;
             # an unknown arch is told by cnncompare.plan.config.
-            _warn(plan, _unused(name, block, raw))
+            _warn(plan, _unused(plan, name, block))
             continue
         weights = None
         if block["pretrained"]:
@@ -178,41 +166,17 @@ def _models(plan: Plan, raw: dict) -> list[str]:
         except ValueError as error:
             problems.append(f"models.{name}: {error}")
         else:
-            problems += _image_size(name, block, raw, weights)
-        _warn(plan, _unused(name, block, raw))
+            problems += _image_size(plan, name, block, weights)
+        _warn(plan, _unused(plan, name, block))
     return problems
 
 
-def _warn(plan: Plan, warnings: list[str]) -> None:
+def _warn(plan: Draft, warnings: list[str]) -> None:
     """Each warning once: the variants of a sweep share their block's."""
     plan.warnings += [w for w in warnings if w not in plan.warnings]
 
 
-def _written(raw: dict, name: str) -> dict:
-    """The keys of a model block that the user's config files and --config gave;
-    for a variant of a sweep, its block's keys and the keys it sweeps."""
-    models = raw.get("models") if isinstance(raw, dict) else None
-    if not isinstance(models, dict):
-        return {}
-    block = models.get(name)
-    if block is None:  # a variant: named after its block, then its swept values
-        swept = [b for b in models if name.startswith(f"{b}.") and isinstance(models[b], dict)
-                 and isinstance(models[b].get("sweep"), dict)]
-        if swept:
-            block = max(swept, key=len)
-            block = {**models[block], **{parts(key)[0]: True for key in models[block]["sweep"]}}
-    return block if isinstance(block, dict) else {}
-
-
-def _block_name(raw: dict, name: str) -> str:
-    """The block a variant of a sweep comes from (a model's own name otherwise)."""
-    models = raw.get("models") if isinstance(raw, dict) else None
-    if not isinstance(models, dict) or name in models:
-        return name
-    return max((b for b in models if name.startswith(f"{b}.")), key=len, default=name)
-
-
-def _image_size(name: str, block: dict, raw: dict, weights) -> list[str]:
+def _image_size(plan: Draft, name: str, block: dict, weights) -> list[str]:
     """The image_size a block's network accepts. Left out, the schema's default is
     raised to the arch's smallest size (vit_b_16: 224), so that a block holding
     only `arch` is complete; given, a size the network cannot take is refused."""
@@ -234,7 +198,7 @@ def _image_size(name: str, block: dict, raw: dict, weights) -> list[str]:
     # The arch's own size: the one its weights are made for, when the network takes it.
     declared = (weights or arch_facts.weights(arch, "DEFAULT")).min_size
     own = declared if smallest <= declared and (largest is None or declared <= largest) else smallest
-    if "image_size" not in _written(raw, name):
+    if "image_size" not in plan.written.get(name, ()):
         block["image_size"] = own  # the schema's default does not fit this arch
         return []
     allowed = f"at least {smallest} px" if largest is None else (
@@ -257,10 +221,11 @@ def _size_reason(arch: str, keep_blocks, smallest: int, largest) -> str:
     return f"its {kept} feature block{'s' if kept > 1 else ''} shrink an image below {smallest} px to nothing"
 
 
-def _unused(name: str, block: dict, raw: dict) -> list[str]:
-    """Warnings for keys the user wrote that take no effect (defaults are not told)."""
-    written = _written(raw, name)
-    name = _block_name(raw, name)
+def _unused(plan: Draft, name: str, block: dict) -> list[str]:
+    """Warnings for keys the user wrote that take no effect (defaults are not told),
+    named after the block the user wrote (a variant's: its sweep's)."""
+    written = plan.written.get(name, ())
+    name = plan.parents[name][0] if name in plan.parents else name
     return [
         f"models.{name}.{key} has no effect: {reason}"
         for key, reason in sorted(unused_settings(block).items()) if key in written
@@ -270,7 +235,7 @@ def _unused(name: str, block: dict, raw: dict) -> list[str]:
 # --- image folders ---------------------------------------------------------------------------
 
 
-def _image_folders(plan: Plan, raw: dict) -> list[str]:
+def _image_folders(plan: Draft) -> list[str]:
     """Class folders Snakemake can name, at least two classes with images, and a
     test part with an image of every class: checked from the file names alone."""
     from cnncompare.data.datasets import DataError
@@ -335,7 +300,7 @@ def _listed(names: list[str], shown: int = 10) -> str:
 # --- size of the plan ---------------------------------------------------------------------------
 
 
-def _planned_hours(plan: Plan, raw: dict) -> list[str]:
+def _planned_hours(plan: Draft) -> list[str]:
     """The grid's training time, as estimated for the jobs' time limits, against
     max_planned_hours: a typo such as epochs: 1000000000 is refused here instead of
     asking a cluster for a job of 12 billion minutes."""
@@ -367,64 +332,3 @@ def _planned_hours(plan: Plan, raw: dict) -> list[str]:
 
 def _amount(value: float) -> str:
     return f"{value:,.0f}" if value < 1e9 else f"{value:.1e}"
-
-
-# --- files that Snakemake will not make again by itself ----------------------------------------
-
-
-def lost_run_files(runs: list[dict], job_files: dict[str, list[str]], summary_csv: str) -> list[str]:
-    """Lines telling of files gone from runs that summary.csv holds.
-
-    Snakemake makes a missing file again only when something out of date needs it:
-    with the report up to date, a deleted metrics.json (or model.pt, a log...) leaves
-    "Nothing to be done". job_files: each run rule's files (outputs first, then log and
-    benchmark) as patterns of the run's wildcards; the rule's first output is what -R names.
-    """
-    import csv
-
-    try:
-        with open(summary_csv, newline="") as fh:
-            finished = {tuple(str(row.get(k)) for k in RUN_KEYS) for row in csv.DictReader(fh)}
-    except (OSError, csv.Error):
-        return []
-    lost, force = [], []
-    for run in runs:
-        if tuple(str(run[k]) for k in RUN_KEYS) not in finished:
-            continue
-        for patterns in job_files.values():
-            gone = [p.format(**run) for p in patterns if not Path(p.format(**run)).exists()]
-            if gone:
-                lost += gone
-                force.append(patterns[0].format(**run))
-    if not lost:
-        return []
-    shown = "".join(f"\n    {f}" for f in lost[:20]) + (f"\n    ... and {len(lost) - 20} more" if len(lost) > 20 else "")
-    return [
-        f"{len(lost)} file{'s' if len(lost) > 1 else ''} of runs in {summary_csv} "
-        f"{'are' if len(lost) > 1 else 'is'} missing, and Snakemake does not make a file again while "
-        f"what needs it is up to date:{shown}\n  To make them again (and the tables and report after "
-        f"them): snakemake -R {' '.join(force)}"
-    ]
-
-
-def missing_prepared_data(prepared: dict[str, list[str]], finished: dict[str, int], data_dir: str) -> list[str]:
-    """Lines telling of data sets whose prepared files are gone while runs made on them have results.
-
-    prepared: each data set's prepared files; finished: runs with results, per data set.
-    Snakemake does not prepare them again by itself, but when anything does (a model or
-    seed added), the new files are newer than every run made on them, and those runs are
-    all trained again."""
-    lines = []
-    for dataset, files in prepared.items():
-        gone = [f for f in files if not Path(f).exists()]
-        if gone and finished.get(dataset):
-            n = finished[dataset]
-            runs = f"{n} runs made on it have results" if n > 1 else "a run made on it has results"
-            again = "those runs train" if n > 1 else "that run trains"
-            lines.append(
-                f"the prepared data of {dataset} is missing ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''}), "
-                f"while {runs}. When it is prepared again (a model or seed added, -R), {again} again, as its "
-                f"input data is then newer. Moved data_dir? Leave a symlink at {data_dir} to the new place, or "
-                f"see the README (What happens when...) for --touch"
-            )
-    return lines

@@ -164,19 +164,3 @@ def variant_block(block: dict, settings: dict) -> dict:
         nested.set_key(variant, key, value)
     return variant
 
-
-def run_count_line(compare: dict, sweeps: dict) -> str:
-    """The plan's size, per model (a swept block counts all its variants) and in all."""
-    per = len(compare["datasets"]) * len(compare["splits"]) * len(compare["seeds"])
-    variants = {v: block for block, entry in sweeps.items() for v in entry["variants"]}
-    counts: dict[str, int] = {}
-    for model in compare["models"]:
-        block = variants.get(model, model)
-        counts[block] = counts.get(block, 0) + per
-    parts = [
-        f"{block} {n}" + (f" ({len(sweeps[block]['variants'])} variants)" if block in sweeps else "")
-        for block, n in counts.items()
-    ]
-    d, s, n = (len(compare[k]) for k in ("datasets", "splits", "seeds"))
-    return (f"{sum(counts.values())} runs: {', '.join(parts)} (each model or variant: {d} data set{'s' * (d > 1)} "
-            f"x {s} split{'s' * (s > 1)} x {n} seed{'s' * (n > 1)})")

@@ -1,0 +1,32 @@
+# What the workflow tells the user beside its jobs, and its hooks
+# (cnncompare/plan/notices.py). Included last: the notice of lost files reads
+# the run rules' files.
+from cnncompare.report.after_failure import write_partial_report
+
+# The plan's warnings and size, on every invocation.
+notices.tell(notices.plan_lines(PLAN))
+# With runs_per_gpu above 1, --resources gpu=K becomes K x runs_per_gpu gpu_slot.
+notices.share_gpus(PLAN, workflow.global_resources, workflow.is_main_process)
+
+
+def run_job_files():
+    """Each run rule's files (outputs first, then log and benchmark) as patterns."""
+    return {
+        name: [*proxy.output, *proxy.log, proxy.benchmark]
+        for name, proxy in (
+            ("train_model", rules.train_model),
+            ("evaluate_model", rules.evaluate_model),
+        )
+    }
+
+
+# Files Snakemake will not make again by itself, said before the plan.
+notices.tell(notices.lost_files(PLAN, run_job_files()))
+
+
+onsuccess:
+    notices.drop_stale_partial_report(PLAN)
+
+
+onerror:
+    write_partial_report(PLAN, REPORT_TEMPLATE, PARTIAL_REPORT, WORKFLOW_COMMIT)

@@ -1,0 +1,277 @@
+"""The plan: the config resolved once into one frozen object.
+
+make_plan turns Snakemake's merged config into a Plan, or raises PlanError
+listing every problem at once (the checks live in cnncompare.plan.plan_checks).
+The Plan holds the runs of the grid, each of which answers every path of
+itself, the models, each of which knows its parent block when it is a variant
+of a sweep, the keys it sweeps and the keys the user wrote, and the data sets,
+weights, warnings and limits. The rules (workflow/rules/common.smk), the
+notices (cnncompare.plan.notices) and the partial report read it; nothing
+downstream parses a fact back out of a variant's name or re-reads the raw
+config.
+
+Its mappings are plain dicts, because params are compared by repr and jobs
+receive them as they are: treat them as read-only.
+
+Importable without torch or numpy: Snakemake's own process builds the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnncompare.columns import RUN_KEYS
+from cnncompare.nested import parts
+from cnncompare.plan import plan_checks
+from cnncompare.plan.arch_facts import Weights
+from cnncompare.plan.config import config_problems, key_sorted
+from cnncompare.plan.plan_checks import PlanError
+from cnncompare.plan.report_files import run_figure
+from cnncompare.plan.runs import WILDCARDS, run_label
+
+__all__ = ["Model", "Plan", "PlanError", "Run", "make_plan", "REPORT_ONLY_KEYS"]
+
+# Keys of a model block that are text for the report: editing them re-renders the report only.
+REPORT_ONLY_KEYS = ("description", "reference")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One (dataset, split, model, seed) of the grid, and every path of it.
+
+    With Snakemake's wildcards as its values (Run.pattern), each path is the
+    rule's pattern of that path."""
+
+    dataset: str
+    split: str
+    model: str
+    seed: int | str
+    results_dir: str  # without a trailing /
+
+    @classmethod
+    def pattern(cls, results_dir: str) -> Run:
+        """The run of a rule's pattern: each key its Snakemake wildcard."""
+        return cls(**WILDCARDS, results_dir=results_dir)
+
+    @classmethod
+    def of(cls, results_dir: str, wildcards) -> Run:
+        """The run a job's wildcards name."""
+        return cls(**{key: wildcards[key] for key in RUN_KEYS}, results_dir=results_dir)
+
+    @property
+    def wildcards(self) -> dict:
+        """{dataset, split, model, seed}: the run's identity as a dict, in RUN_KEYS order."""
+        return {key: getattr(self, key) for key in RUN_KEYS}
+
+    @property
+    def label(self) -> str:
+        """dataset/split/model/seedN: how logs, tables and the report name a run."""
+        return run_label(self.wildcards)
+
+    @property
+    def folder(self) -> str:
+        """The folder of the run's files (model.pt, metrics.json, ...)."""
+        return f"{self.results_dir}/runs/{self.label}"
+
+    def file(self, name: str) -> str:
+        """`name` in the run's folder."""
+        return f"{self.folder}/{name}"
+
+    @property
+    def checkpoint(self) -> str:
+        """Where training keeps the state it resumes from; outside the run's
+        folder, since Snakemake deletes a failed job's outputs there."""
+        return f"{self.results_dir}/checkpoints/{self.label}.pt"
+
+    @property
+    def tensorboard(self) -> str:
+        """The run's TensorBoard event files, written epoch by epoch; outside
+        the run's folder too, so a resumed run continues its curves."""
+        return f"{self.results_dir}/tensorboard/{self.label}"
+
+    def figure(self, name: str) -> str:
+        """The run's `name` figure (curves or confusion) that render_report writes."""
+        return run_figure(f"{self.results_dir}/figures", self.wildcards, name)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model block of the resolved config (a variant of a sweep is one too)."""
+
+    name: str
+    block: dict  # resolved: defaults filled, image size settled
+    parent: str | None  # the swept block a variant comes from; None for a block of its own
+    swept: dict  # a variant's swept settings {dotted key: value}; {} otherwise
+    written: frozenset  # the block's keys the user wrote (a variant: its parent's and the swept ones)
+    weights: Weights | None  # the pretrained weights it trains from, when in the grid
+
+    @property
+    def params(self) -> dict:
+        """What its jobs receive: every setting but the report's texts, key-sorted."""
+        return key_sorted({k: v for k, v in self.block.items() if k not in REPORT_ONLY_KEYS})
+
+    @property
+    def texts(self) -> dict:
+        """What the report says of it beyond its runs: description and reference
+        figures, and for a variant of a sweep its block and settings."""
+        sweep = {"block": self.parent, "keys": sorted(self.swept), "settings": self.swept}
+        return key_sorted({**{k: self.block[k] for k in REPORT_ONLY_KEYS},
+                           **({"sweep": sweep} if self.parent is not None else {})})
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: dict  # resolved: defaults filled, ~ expanded, image sizes settled, sweeps expanded
+    runs: tuple[Run, ...]  # the grid, in the order of compare's lists
+    models: dict[str, Model]  # every model block of the config, variants included
+    datasets: dict[str, dict]  # every data set block of the config, resolved
+    weights: dict[str, Weights]  # the pretrained weights of the grid's models
+    warnings: tuple[str, ...]
+    run_count: str  # the plan's size, per model and in all
+    runs_per_gpu: int
+    max_runs: int
+    max_planned_hours: float
+    results_dir: str  # the three folders, without a trailing /
+    data_dir: str
+    weights_dir: str
+
+    @property
+    def compared(self) -> list[str]:
+        """The grid's models and variants, in compare.models' order."""
+        return list(self.config["compare"]["models"])
+
+    @property
+    def run_pattern(self) -> Run:
+        return Run.pattern(self.results_dir)
+
+    def run(self, wildcards) -> Run:
+        return Run.of(self.results_dir, wildcards)
+
+    def results_path(self, name: str) -> str:
+        return f"{self.results_dir}/{name}"
+
+    def data_path(self, name: str) -> str:
+        return f"{self.data_dir}/{name}"
+
+    @property
+    def figures_dir(self) -> str:
+        return self.results_path("figures")
+
+    def prepared_data(self, dataset: str, split: str) -> dict[str, str]:
+        """The prepared files of a data set and the split file a run of it reads."""
+        return {
+            "train": self.data_path(f"{dataset}/train.npz"),
+            "test": self.data_path(f"{dataset}/test.npz"),
+            "classes": self.data_path(f"{dataset}/classes.json"),
+            "prepared": self.data_path(f"{dataset}/prepared.json"),
+            "split": self.data_path(f"{dataset}/splits/{split}.npz"),
+        }
+
+    def model_texts(self) -> dict[str, dict]:
+        """Each compared model's report texts (Model.texts), by name in sorted order."""
+        return {name: self.models[name].texts for name in sorted(self.compared)}
+
+
+def make_plan(config: dict, command_line: dict | None = None, config_files=(), workflow_dir=None,
+              workdir=None) -> Plan:
+    """The plan of `config` (Snakemake's merged config), or PlanError.
+
+    For the messages: command_line holds the values given with --config,
+    config_files the files given with --configfile, workflow_dir the folder of
+    the Snakefile and its config.yaml, workdir Snakemake's working directory
+    (where it reads config.yaml).
+    """
+    sweeps: dict[str, dict] = {}
+    resolved, problems = config_problems(config, command_line=command_line, sweeps=sweeps)
+    draft = plan_checks.Draft(config=resolved if resolved is not None else {},
+                              written=_written(config, resolved, sweeps), parents=_parents(sweeps))
+    problems = list(problems)
+    if resolved is not None:
+        problems += plan_checks.check(draft, config_problems_found=bool(problems))
+    if problems:
+        raise PlanError(problems, plan_checks.missing_config_note(config_files, workflow_dir, workdir))
+    return _frozen(draft)
+
+
+def _parents(sweeps: dict) -> dict[str, tuple[str, dict]]:
+    """{variant: (its block, its swept settings)} of every swept block."""
+    return {variant: (block, settings) for block, entry in sweeps.items()
+            for variant, settings in entry["variants"].items()}
+
+
+def _written(raw: dict, resolved: dict | None, sweeps: dict) -> dict[str, frozenset]:
+    """The keys of each model block that the user's config files and --config
+    gave, read from the raw config once, before its defaults are used; a
+    variant of a sweep has its block's keys and the top keys of what it sweeps."""
+    models = raw.get("models") if isinstance(raw, dict) else None
+    names = (resolved or {}).get("models")
+    if not isinstance(models, dict) or not isinstance(names, dict):
+        return {}
+    written = {}
+    parents = _parents(sweeps)
+    for name in names:
+        if name in parents:
+            block, settings = parents[name]
+            own = models.get(block)
+            keys = {*(own if isinstance(own, dict) else ()), *(parts(key)[0] for key in settings)}
+        else:
+            keys = models.get(name) if isinstance(models.get(name), dict) else {}
+        written[name] = frozenset(keys)
+    return written
+
+
+def _frozen(draft: plan_checks.Draft) -> Plan:
+    config = draft.config
+    results_dir = config["results_dir"].rstrip("/")
+    compare = config["compare"]
+    parents = draft.parents
+    models = {
+        name: Model(
+            name=name,
+            block=block,
+            parent=parents[name][0] if name in parents else None,
+            swept=parents[name][1] if name in parents else {},
+            written=draft.written.get(name, frozenset()),
+            weights=draft.weights.get(name),
+        )
+        for name, block in config["models"].items()
+    }
+    runs = tuple(
+        Run(dataset=d, split=s, model=m, seed=seed, results_dir=results_dir)
+        for d in compare["datasets"]
+        for s in compare["splits"]
+        for m in compare["models"]
+        for seed in compare["seeds"]
+    )
+    return Plan(
+        config=config,
+        runs=runs,
+        models=models,
+        datasets=config["datasets"],
+        weights=dict(draft.weights),
+        warnings=tuple(draft.warnings),
+        run_count=_run_count_line(compare, runs, models),
+        runs_per_gpu=config["performance"]["runs_per_gpu"],
+        max_runs=compare["max_runs"],
+        max_planned_hours=config["max_planned_hours"],
+        results_dir=results_dir,
+        data_dir=config["data_dir"].rstrip("/"),
+        weights_dir=config["weights_dir"].rstrip("/"),
+    )
+
+
+def _run_count_line(compare: dict, runs: tuple[Run, ...], models: dict[str, Model]) -> str:
+    """The plan's size, per model (a swept block counts all its variants) and in all."""
+    counts: dict[str, int] = {}
+    for run in runs:  # the first runs hold every model, in compare.models' order
+        block = models[run.model].parent or run.model
+        counts[block] = counts.get(block, 0) + 1
+    variants: dict[str, int] = {}
+    for model in models.values():
+        if model.parent is not None:
+            variants[model.parent] = variants.get(model.parent, 0) + 1
+    parts = [f"{block} {count}" + (f" ({variants[block]} variants)" if block in variants else "")
+             for block, count in counts.items()]
+    d, s, n = (len(compare[k]) for k in ("datasets", "splits", "seeds"))
+    return (f"{len(runs)} runs: {', '.join(parts)} (each model or variant: {d} data set{'s' * (d > 1)} "
+            f"x {s} split{'s' * (s > 1)} x {n} seed{'s' * (n > 1)})")
