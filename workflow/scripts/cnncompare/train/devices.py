@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnncompare.plan.defaults import PERFORMANCE, RUNS_PER_GPU
+
 log = logging.getLogger(__name__)
 
 # Open lock files of the GPUs this process holds: kept referenced so that they
@@ -55,7 +57,7 @@ def slot_lock_name(gpu_id: str, slot: int) -> str:
     return f"gpu-{gpu_id}.lock" if slot == 0 else f"gpu-{gpu_id}.slot{slot}.lock"
 
 
-def claim_gpu(count: int, lock_dir=None, visible: str | None = None, runs_per_gpu: int = 1) -> int:
+def claim_gpu(count: int, lock_dir=None, visible: str | None = None, runs_per_gpu: int = RUNS_PER_GPU) -> int:
     """Index (among the `count` visible GPUs) of a GPU with a slot no other job holds, now held by this process.
 
     Each GPU has `runs_per_gpu` slots (performance.runs_per_gpu). The first
@@ -102,7 +104,7 @@ def why_no_cuda() -> str:
     return f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but finds no GPU or driver on {host}"
 
 
-def choose_device(setting: str, lock_dir=None, runs_per_gpu: int = 1) -> torch.device:
+def choose_device(setting: str, lock_dir=None, runs_per_gpu: int = RUNS_PER_GPU) -> torch.device:
     """The device of setting 'auto', 'cpu' or 'cuda'; on several GPUs, one this
     job claims (a slot of one, with runs_per_gpu above 1).
 
@@ -147,7 +149,8 @@ def warn_if_gpu_missing(setting: str, gpus_requested: int, device: torch.device,
 
 @dataclass(frozen=True)
 class Performance:
-    """The config's `performance` block, resolved for one device."""
+    """The config's `performance` block, resolved for one device; a key not
+    given takes the schema's default."""
 
     bf16: bool
     channels_last: bool
@@ -156,7 +159,8 @@ class Performance:
 
     @classmethod
     def resolve(cls, settings: dict, device: torch.device) -> "Performance":
-        precision = settings.get("precision", "auto")
+        settings = {**PERFORMANCE, **settings}
+        precision = settings["precision"]
         if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise RuntimeError(
                 f"performance.precision: bf16 was asked for, but {torch.cuda.get_device_name(device)} "
@@ -167,9 +171,9 @@ class Performance:
         )
         return cls(
             bf16=bf16,
-            channels_last=settings.get("channels_last", True),
-            compile=settings.get("compile", False),
-            deterministic=settings.get("deterministic", False),
+            channels_last=settings["channels_last"],
+            compile=settings["compile"],
+            deterministic=settings["deterministic"],
         )
 
     def describe(self) -> dict:

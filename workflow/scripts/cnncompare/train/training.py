@@ -34,6 +34,7 @@ from cnncompare.train.devices import (
 from cnncompare.fileio import write_csv, write_json
 from cnncompare.track.live_curves import LiveCurves
 from cnncompare.train.models import build_model, count_parameters, parameter_groups
+from cnncompare.plan.defaults import RUNS_PER_GPU
 from cnncompare.plan.runs import run_label
 from cnncompare.plan.settings import effective_settings
 from cnncompare.data.splits import PARTS, read_split
@@ -382,7 +383,7 @@ def _exit_on_signal(signum, _frame):
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
               weights_label: str | None = None, checkpoint_path=None, checkpoint_root=None,
-              performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int = 1,
+              performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int = RUNS_PER_GPU,
               tensorboard_dir=None) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
 
