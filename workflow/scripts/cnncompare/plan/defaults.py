@@ -5,6 +5,10 @@ fills them into the config, and a job receives the result through its params
 and resources. A function that is also called directly (by a test, a benchmark,
 a user's script) and needs a default for a setting it was not given takes it
 from here, read from the schema, so no default value is written twice.
+
+Reading the schema takes PyYAML and jsonschema, the plan's software: the train
+wing imports this module only when a caller left a value out, which a workflow
+job never does (its environment, torch.yaml, holds neither).
 """
 
 from __future__ import annotations

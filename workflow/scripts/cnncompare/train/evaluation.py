@@ -19,7 +19,6 @@ from cnncompare.fileio import atomic_path, not_finite, read_json, write_json, wr
 from cnncompare.train.models import build_model
 from cnncompare.train.devices import Performance, choose_device, warn_if_gpu_missing
 from cnncompare.data.splits import read_split
-from cnncompare.plan.defaults import RUNS_PER_GPU
 from cnncompare.train.training import load_run_data, predict
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ def write_misclassified(path, images: torch.Tensor, true: np.ndarray, predicted:
 def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
                  threads: int, metrics_path, confusion_path, misclassified_path=None,
                  performance: dict | None = None, gpus_requested: int = 0,
-                 runs_per_gpu: int = RUNS_PER_GPU) -> dict:
+                 runs_per_gpu: int | None = None) -> dict:
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting, runs_per_gpu=runs_per_gpu)
     warn_if_gpu_missing(device_setting, gpus_requested, device, "evaluate_model")

@@ -34,7 +34,6 @@ from cnncompare.train.devices import (
 from cnncompare.fileio import write_csv, write_json
 from cnncompare.track.live_curves import LiveCurves
 from cnncompare.train.models import build_model, count_parameters, parameter_groups
-from cnncompare.plan.defaults import RUNS_PER_GPU
 from cnncompare.plan.runs import run_label
 from cnncompare.plan.settings import effective_settings
 from cnncompare.data.splits import PARTS, read_split
@@ -383,7 +382,7 @@ def _exit_on_signal(signum, _frame):
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
               weights_label: str | None = None, checkpoint_path=None, checkpoint_root=None,
-              performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int = RUNS_PER_GPU,
+              performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int | None = None,
               tensorboard_dir=None) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
 
@@ -400,7 +399,8 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
 
     `gpus_requested` is the job's `gpu` resource: a job that asked for a GPU
     and runs on the CPU says so first in its log, and train.json records it.
-    `runs_per_gpu` (performance.runs_per_gpu) is how many jobs share one GPU.
+    `runs_per_gpu` (performance.runs_per_gpu) is how many jobs share one GPU;
+    None takes the schema's default.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
