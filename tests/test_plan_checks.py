@@ -18,7 +18,8 @@ STUDY = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def plan_of(change=None, **kwargs):
-    config = copy.deepcopy(STUDY)
+    # Sections the study leaves to the schema's defaults, empty, so that a change can write into them.
+    config = {"splits": {}, "datasets": {"cifar10": {}}, **copy.deepcopy(STUDY)}
     if change:
         change(config)
     return make_plan(config, **kwargs)

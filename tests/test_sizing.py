@@ -65,5 +65,5 @@ def test_dry_run_shows_scaled_limits_and_a_number_in_the_config_wins(tmp_path):
     assert set(auto) == {"custom_cnn", "vgg16", "vgg16_finetune", "resnet50"}
     assert auto["resnet50"] > auto["custom_cnn"]
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["resources"]["train_model"]["runtime"] = 90
+    config.setdefault("resources", {})["train_model"] = {"runtime": 90}  # the rest from the schema
     assert set(limits(write_config(tmp_path / "fixed.yaml", config)).values()) == {90}

@@ -15,6 +15,8 @@ from PIL import Image
 
 import cnncompare
 from cnncompare.data.datasets import load_prepared
+from cnncompare.data.formats.imagefolder import load_images
+from cnncompare.train.augment import to_float
 from cnncompare.train.evaluation import evaluate_run
 from cnncompare.data.splits import read_split
 from cnncompare.train.training import train_run
@@ -85,6 +87,26 @@ def test_preprocess_takes_pil_images_of_any_size(run_dir):
     assert preprocess(Image.new("L", (120, 80), 200)).shape == (1, 3, 32, 32)
     with pytest.raises(TypeError, match="uint8"):
         preprocess(image.astype(np.float32))
+
+
+def test_preprocess_gives_the_model_what_evaluation_gives_it_bit_for_bit(run_dir, tmp_path):
+    """Photos of other sizes and shapes, as an image folder is prepared (fit: crop)
+    and evaluation then feeds them, and as load_trained's preprocess makes them:
+    one centre crop (cnncompare.data.formats.imagefolder.fit_image) for both."""
+    model, preprocess, _ = cnncompare.load_trained(run_dir)
+    size = json.loads((run_dir / "train.json").read_text())["prepared_size"]
+    rng = np.random.default_rng(1)
+    shapes = [(45, 30, 3), (30, 45, 3), (size, size, 3), (97, 64, 3), (20, 50, 3), (70, 70, 3), (33, 80)]
+    files = []
+    for i, shape in enumerate(shapes):  # lossless files, as a user's photos would be read
+        files.append(tmp_path / f"photo{i}.png")
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(files[-1])
+    prepared, _ = load_images([(path, 0) for path in files], size, "crop")
+    evaluated = to_float(torch.from_numpy(prepared))  # what predict() feeds the model, batch by batch
+    ours = torch.cat([preprocess(Image.open(path)) for path in files])
+    assert torch.equal(ours, evaluated)
+    with torch.no_grad():
+        assert torch.equal(model(ours), model(evaluated))
 
 
 def test_a_folder_without_a_trained_run_is_named(tmp_path):

@@ -208,12 +208,13 @@ def job_resource(rule_name, key):
 
 
 def gpu_share(rule_name):
-    """A training or evaluation job's extra resources when N jobs share a GPU
-    (performance.runs_per_gpu above 1): its claim on the GPU slots, as many as
-    the GPUs it asks for, and N, which the job reads to pick a slot of a GPU on
-    a machine with several. None with N = 1: the job claims its gpu as always."""
+    """A training or evaluation job's extra resources: N, the plan's
+    performance.runs_per_gpu, which the job reads to pick a slot of a GPU on a
+    machine with several; and when N jobs share a GPU (N above 1), its claim on
+    the GPU slots, as many as the GPUs it asks for. With N = 1 the job claims
+    its gpu as always."""
     if PLAN.runs_per_gpu == 1:
-        return {}
+        return {"runs_per_gpu": PLAN.runs_per_gpu}
     return {
         "gpu_slot": job_resource(rule_name, "gpu"),
         "runs_per_gpu": PLAN.runs_per_gpu,

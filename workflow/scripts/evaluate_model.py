@@ -20,8 +20,9 @@ evaluate_run(
     performance=snakemake.params.performance,
     misclassified_path=snakemake.output.misclassified,
     # The job's own resources (set-resources included): did it ask for a GPU?
-    gpus_requested=int(snakemake.resources.get("gpu", 0)),
-    # How many jobs share a GPU (performance.runs_per_gpu), a resource: it
-    # changes where jobs run, not what they compute, so it retrains nothing.
-    runs_per_gpu=int(snakemake.resources.get("runs_per_gpu", 1)),
+    gpus_requested=int(snakemake.resources["gpu"]),
+    # How many jobs share a GPU (performance.runs_per_gpu, as the plan resolved
+    # it), a resource: it changes where jobs run, not what they compute, so it
+    # retrains nothing.
+    runs_per_gpu=int(snakemake.resources["runs_per_gpu"]),
 )

@@ -26,10 +26,11 @@ train_run(
     checkpoint_root=Path(snakemake.params.checkpoint).parents[3],
     performance=snakemake.params.performance,
     # The job's own resources (set-resources included): did it ask for a GPU?
-    gpus_requested=int(snakemake.resources.get("gpu", 0)),
+    gpus_requested=int(snakemake.resources["gpu"]),
     # {results_dir}/tensorboard/{dataset}/{split}/{model}/seed{seed}: live curves.
     tensorboard_dir=snakemake.params.tensorboard,
-    # How many jobs share a GPU (performance.runs_per_gpu), a resource: it
-    # changes where jobs run, not what they compute, so it retrains nothing.
-    runs_per_gpu=int(snakemake.resources.get("runs_per_gpu", 1)),
+    # How many jobs share a GPU (performance.runs_per_gpu, as the plan resolved
+    # it), a resource: it changes where jobs run, not what they compute, so it
+    # retrains nothing.
+    runs_per_gpu=int(snakemake.resources["runs_per_gpu"]),
 )

@@ -19,8 +19,10 @@ PARTS = ("train", "val", "test")
 
 
 def make_split(kind: str, train_labels: np.ndarray, test_labels: np.ndarray,
-               val_fraction: float, seed: int) -> dict[str, tuple[str, np.ndarray]]:
-    """Map each part to (source file, sorted indices)."""
+               val_fraction: float | None = None, seed: int | None = None) -> dict[str, tuple[str, np.ndarray]]:
+    """Map each part to (source file, sorted indices). 'three' draws its
+    validation part with the config's splits.val_fraction and splits.seed;
+    'two' draws nothing and needs neither."""
     import numpy as np
 
     n_train, n_test = len(train_labels), len(test_labels)
@@ -32,6 +34,8 @@ def make_split(kind: str, train_labels: np.ndarray, test_labels: np.ndarray,
             "test": ("test", everything_test),
         }
     if kind == "three":
+        if val_fraction is None or seed is None:
+            raise ValueError("the 'three' split needs val_fraction and seed (the config's splits block)")
         train_idx, val_idx = stratified_holdout(train_labels, val_fraction, seed)
         return {
             "train": ("train", train_idx),

@@ -50,15 +50,26 @@ def physical_gpu_ids(count: int, visible: str | None = None) -> list[str]:
     return [str(i) for i in range(count)]
 
 
+def performance_default(key: str):
+    """The schema's default of performance.<key>, for a caller that left it out
+    (a test, a benchmark, a user's script); a workflow job is given every value
+    as the plan resolved it. Imported only then: reading the schema takes PyYAML
+    and jsonschema, which the jobs' environment (torch.yaml) does not hold."""
+    from cnncompare.plan.defaults import PERFORMANCE
+
+    return PERFORMANCE[key]
+
+
 def slot_lock_name(gpu_id: str, slot: int) -> str:
     """The lock file of one of a GPU's slots (slot 0 keeps the name of the one-job-per-GPU lock)."""
     return f"gpu-{gpu_id}.lock" if slot == 0 else f"gpu-{gpu_id}.slot{slot}.lock"
 
 
-def claim_gpu(count: int, lock_dir=None, visible: str | None = None, runs_per_gpu: int = 1) -> int:
+def claim_gpu(count: int, lock_dir=None, visible: str | None = None, runs_per_gpu: int | None = None) -> int:
     """Index (among the `count` visible GPUs) of a GPU with a slot no other job holds, now held by this process.
 
-    Each GPU has `runs_per_gpu` slots (performance.runs_per_gpu). The first
+    Each GPU has `runs_per_gpu` slots (performance.runs_per_gpu; None takes the
+    schema's default). The first
     slot of every GPU is tried before a second one of any, so jobs spread over
     the GPUs before they share one. With one GPU there is nothing to share out
     and no lock is taken (Snakemake's gpu_slot resource limits how many jobs
@@ -67,6 +78,8 @@ def claim_gpu(count: int, lock_dir=None, visible: str | None = None, runs_per_gp
     """
     if count <= 1:
         return 0
+    if runs_per_gpu is None:
+        runs_per_gpu = performance_default("runs_per_gpu")
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     lock_dir.mkdir(parents=True, exist_ok=True)
     ids = physical_gpu_ids(count, visible)
@@ -102,7 +115,7 @@ def why_no_cuda() -> str:
     return f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but finds no GPU or driver on {host}"
 
 
-def choose_device(setting: str, lock_dir=None, runs_per_gpu: int = 1) -> torch.device:
+def choose_device(setting: str, lock_dir=None, runs_per_gpu: int | None = None) -> torch.device:
     """The device of setting 'auto', 'cpu' or 'cuda'; on several GPUs, one this
     job claims (a slot of one, with runs_per_gpu above 1).
 
@@ -147,7 +160,8 @@ def warn_if_gpu_missing(setting: str, gpus_requested: int, device: torch.device,
 
 @dataclass(frozen=True)
 class Performance:
-    """The config's `performance` block, resolved for one device."""
+    """The config's `performance` block, resolved for one device; a key left
+    out takes the schema's default."""
 
     bf16: bool
     channels_last: bool
@@ -156,7 +170,9 @@ class Performance:
 
     @classmethod
     def resolve(cls, settings: dict, device: torch.device) -> "Performance":
-        precision = settings.get("precision", "auto")
+        read = ("precision", "channels_last", "compile", "deterministic")
+        settings = {key: settings[key] if key in settings else performance_default(key) for key in read}
+        precision = settings["precision"]
         if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise RuntimeError(
                 f"performance.precision: bf16 was asked for, but {torch.cuda.get_device_name(device)} "
@@ -167,9 +183,9 @@ class Performance:
         )
         return cls(
             bf16=bf16,
-            channels_last=settings.get("channels_last", True),
-            compile=settings.get("compile", False),
-            deterministic=settings.get("deterministic", False),
+            channels_last=settings["channels_last"],
+            compile=settings["compile"],
+            deterministic=settings["deterministic"],
         )
 
     def describe(self) -> dict:

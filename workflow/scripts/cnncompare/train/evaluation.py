@@ -71,7 +71,8 @@ def write_misclassified(path, images: torch.Tensor, true: np.ndarray, predicted:
 
 def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
                  threads: int, metrics_path, confusion_path, misclassified_path=None,
-                 performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int = 1) -> dict:
+                 performance: dict | None = None, gpus_requested: int = 0,
+                 runs_per_gpu: int | None = None) -> dict:
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting, runs_per_gpu=runs_per_gpu)
     warn_if_gpu_missing(device_setting, gpus_requested, device, "evaluate_model")

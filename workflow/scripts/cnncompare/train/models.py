@@ -28,7 +28,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Preprocess(nn.Module):
     """Resize to image_size (bilinear, on the device, per batch) and standardise per channel."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], image_size: int = 32):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], image_size: int):
         super().__init__()
         self.image_size = image_size
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnncompare.data.formats.imagefolder import fit_image
 from cnncompare.train.augment import to_float
 from cnncompare.fileio import read_json
 from cnncompare.train.models import build_model
@@ -38,8 +39,9 @@ def fit_square(image, size: int) -> np.ndarray:
 
     An RGB array of the prepared size is returned as it is (the test images
     of the prepared data, say); anything else is made RGB, scaled so its
-    shorter side is `size` and cropped to the centre (bicubic), as image
-    folders are prepared (fit: crop). A data set prepared otherwise (MNIST's
+    shorter side is `size` and cropped to the centre (bicubic) by the very
+    function that prepares image folders (fit: crop; imagefolder.fit_image).
+    A data set prepared otherwise (MNIST's
     padding) is matched best by images already at the prepared size.
     """
     from PIL import Image
@@ -52,14 +54,7 @@ def fit_square(image, size: int) -> np.ndarray:
         image = Image.fromarray(image)
     if not isinstance(image, Image.Image):
         raise TypeError(f"expected a PIL image or a uint8 numpy array, got {type(image).__name__}")
-    image = image.convert("RGB")
-    if image.size != (size, size):
-        scale = size / min(image.size)
-        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-        image = image.resize((width, height), Image.Resampling.BICUBIC)
-        left, top = (width - size) // 2, (height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(fit_image(image.convert("RGB"), size, "crop"), dtype=np.uint8)
 
 
 def load_trained(run_dir, device: str | torch.device = "cpu") -> TrainedRun:

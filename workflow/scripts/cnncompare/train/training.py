@@ -381,7 +381,7 @@ def _exit_on_signal(signum, _frame):
 def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device_setting: str,
               threads: int, model_path, history_path, info_path, weights_path=None,
               weights_label: str | None = None, checkpoint_path=None, checkpoint_root=None,
-              performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int = 1,
+              performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int | None = None,
               tensorboard_dir=None) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
 
@@ -398,7 +398,8 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
 
     `gpus_requested` is the job's `gpu` resource: a job that asked for a GPU
     and runs on the CPU says so first in its log, and train.json records it.
-    `runs_per_gpu` (performance.runs_per_gpu) is how many jobs share one GPU.
+    `runs_per_gpu` (performance.runs_per_gpu) is how many jobs share one GPU;
+    None takes the schema's default.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()

@@ -156,6 +156,27 @@ def to_8_bits(image, file_format: str | None):
     return image, None
 
 
+def fit_image(image, size: int, fit: str):
+    """A PIL image brought to size x size: crop scales its shorter side to `size`
+    (bicubic) and cuts the centre, stretch scales both sides.
+
+    The one home of this step: preparing an image folder and the preprocessing
+    of cnncompare.load_trained both call it, so a trained model is given a new
+    image as its training and test images were given to it.
+    """
+    from PIL import Image
+
+    if fit == "crop":
+        scale = size / min(image.size)
+        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+        image = image.resize((width, height), Image.Resampling.BICUBIC)
+        left, top = (width - size) // 2, (height - size) // 2
+        return image.crop((left, top, left + size, top + size))
+    if fit == "stretch":
+        return image.resize((size, size), Image.Resampling.BICUBIC)
+    raise ValueError(f"fit is crop or stretch, not {fit!r}")
+
+
 def load_image(path: Path, size: int, fit: str, sixteen_bit: list | None = None) -> np.ndarray:
     """One file as uint8 (size, size, 3) RGB; raises what PIL raises on a bad file.
 
@@ -170,17 +191,7 @@ def load_image(path: Path, size: int, fit: str, sixteen_bit: list | None = None)
         image = image.convert("RGB")
     if scaled is not None and sixteen_bit is not None:
         sixteen_bit.append((path, *scaled))
-    if fit == "crop":
-        scale = size / min(image.size)
-        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-        image = image.resize((width, height), Image.Resampling.BICUBIC)
-        left, top = (width - size) // 2, (height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-    elif fit == "stretch":
-        image = image.resize((size, size), Image.Resampling.BICUBIC)
-    else:
-        raise ValueError(f"fit is crop or stretch, not {fit!r}")
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(fit_image(image, size, fit), dtype=np.uint8)
 
 
 def load_images(files: list[tuple[Path, int]], size: int, fit: str,
