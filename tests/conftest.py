@@ -1,10 +1,13 @@
 """Shared fixtures: a tiny CIFAR-10-format archive and a way to run Snakemake
-on the real Snakefile in a scratch folder."""
+on the real Snakefile in a scratch folder; and the guard of the two tiers (docs/tests.md,
+"Tiers"): a test that starts Snakemake must be marked `workflow`, so that
+`make test-fast` (`pytest -m "not workflow"`) never waits for one."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +19,75 @@ import cifar_format
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+UNMARKED_SNAKEMAKE = (
+    "this test starts Snakemake in a subprocess but is not marked `workflow`: mark it "
+    "(@pytest.mark.workflow, or pytestmark = pytest.mark.workflow for a whole file), or test the "
+    "plan without Snakemake (cnncompare.plan.plan_checks.make_plan); see docs/tests.md, \"Tiers\""
+)
+
+
+def starts_snakemake(args, shell: bool = False) -> bool:
+    """Whether a command line (as subprocess takes it) starts Snakemake: an executable named
+    snakemake, or `python -m snakemake`, anywhere in it (a shell line is split into words)."""
+    if isinstance(args, (str, bytes, os.PathLike)):
+        text = os.fsdecode(args)
+        words = shlex.split(text, posix=True) if shell else [text]
+    else:
+        words = [os.fsdecode(a) if isinstance(a, (bytes, os.PathLike)) else str(a) for a in args]
+    for i, word in enumerate(words):
+        if Path(word).name == "snakemake":
+            return True
+        if word == "-m" and i + 1 < len(words) and words[i + 1] == "snakemake":
+            return True
+    return False
+
+
+def pytest_report_header(config):
+    """Which torchvision the shipped arch table was made with (tests/test_arch_facts.py checks a
+    sample of it; `make arch-table` regenerates the whole of it)."""
+    from importlib import metadata
+
+    from cnncompare.plan.arch_facts import table
+
+    made = table()["torchvision"]
+    try:
+        installed = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        installed = "not installed"
+    return f"torchvision arch table: made with torchvision {made}; installed: {installed}"
+
+
+# The test being run now (set around each test's setup, call and teardown), so that the guard
+# also covers session fixtures, which start under the first test that asks for them.
+_running: dict = {"item": None}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running["item"] = item
+    try:
+        return (yield)
+    finally:
+        _running["item"] = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def snakemake_only_in_workflow_tests():
+    """Fails a test not marked `workflow` that starts Snakemake, before the process starts."""
+    original = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **kwargs):
+        item = _running["item"]
+        if item is not None and item.get_closest_marker("workflow") is None:
+            program = kwargs.get("executable")
+            if starts_snakemake(args, kwargs.get("shell", False)) or (program and starts_snakemake([program])):
+                pytest.fail(f"{item.nodeid}: {UNMARKED_SNAKEMAKE}", pytrace=False)
+        original(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = guarded
+    yield
+    subprocess.Popen.__init__ = original
 
 
 @pytest.fixture(scope="session")

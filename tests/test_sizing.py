@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
 from cnncompare.plan.config import resolve_config
 from cnncompare.plan.sizing import dataset_images, job_limits
-import yaml
 
 from conftest import REPO, snakemake, write_config
 
@@ -49,6 +51,7 @@ def test_image_folders_are_counted(tmp_path):
     assert dataset_images({"format": "imagefolder", "path": str(tmp_path)}) == 5
 
 
+@pytest.mark.workflow
 def test_dry_run_shows_scaled_limits_and_a_number_in_the_config_wins(tmp_path):
     def limits(configfile) -> dict:
         proc = snakemake(tmp_path, configfile, "--dry-run")
