@@ -163,3 +163,27 @@ def finished(tmp_path_factory, cifar_archive):
     configfile = write_config(workdir / "config.yaml", config)
     proc = snakemake(workdir, configfile)
     return {"workdir": workdir, "config": config, "configfile": configfile, "log": proc.stdout + proc.stderr}
+
+
+def poisoned_torch_env(folder: Path) -> dict:
+    """The environment with a torch and torchvision that cannot be imported (in `folder`)."""
+    poisoned = folder / "poisoned"
+    for name in ("torch", "torchvision"):
+        (poisoned / name).mkdir(parents=True, exist_ok=True)
+        (poisoned / name / "__init__.py").write_text(f"raise ImportError('{name} imported at plan time')\n")
+    return {**os.environ, "PYTHONPATH": f"{poisoned}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+@pytest.fixture(scope="session")
+def study_dry_run(tmp_path_factory):
+    """One dry run of the study's config.yaml in a fresh folder, planned with a torch that cannot be
+    imported, shared by the tests that read its plan (jobs, limits, warnings, no torch)."""
+    root = tmp_path_factory.mktemp("study")
+    env = poisoned_torch_env(root)
+    workdir = root / "work"
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(REPO / "config.yaml"), "--cores", "1", "--dry-run"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"workdir": workdir, "env": env, "output": proc.stdout + proc.stderr}
+

@@ -100,33 +100,26 @@ def test_an_arch_the_table_does_not_know_is_told_with_the_way_to_add_it():
     assert arch_facts.table()["torchvision"] in message and TABLE_PATH.name in message
 
 
-def _poisoned(tmp_path):
-    """A torch and torchvision that cannot be imported."""
-    poisoned = tmp_path / "poisoned"
-    for name in ("torch", "torchvision"):
-        (poisoned / name).mkdir(parents=True)
-        (poisoned / name / "__init__.py").write_text(f"raise ImportError('{name} imported at plan time')\n")
-    return {**os.environ, "PYTHONPATH": f"{poisoned}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-
-
 @pytest.mark.workflow
-def test_no_plan_imports_torch_first_or_later(tmp_path):
-    """The first plan of the study, a second one, and one of pretrained models of other
-    families, with a torch that cannot be imported: each plans, and no cache is written."""
-    env = _poisoned(tmp_path)
+def test_no_plan_imports_torch_first_or_later(study_dry_run, tmp_path):
+    """The first plan of the study (conftest's study_dry_run), a second one, and one of pretrained
+    models of other families, with a torch that cannot be imported: each plans, and no cache is
+    written."""
+    env, workdir = study_dry_run["env"], study_dry_run["workdir"]
+    assert planned_jobs(study_dry_run["output"])["train_model"] == 8
     others = write_config(tmp_path / "others.yaml", {
         "models": {"vit": {"arch": "vit_b_16", "pretrained": True}, "mnet": {"arch": "mobilenet_v3_small",
                                                                               "pretrained": True, "keep_blocks": 4}},
         "compare": {"models": ["vit", "mnet"]},
     })
-    for configs in ([REPO / "config.yaml"], [REPO / "config.yaml"], [REPO / "config.yaml", others]):
-        cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path / "work"),
+    for configs in ([REPO / "config.yaml"], [REPO / "config.yaml", others]):
+        cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--configfile", *map(str, configs), "--cores", "1", "--dry-run"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         jobs = planned_jobs(proc.stdout + proc.stderr)
         assert jobs["train_model"] == (8 if len(configs) == 1 else 4)
-    assert not (tmp_path / "work" / ".snakemake" / "cnncompare").exists()
+    assert not (workdir / ".snakemake" / "cnncompare").exists()
     # The poison works: the package's models module cannot be imported with it.
     probe = subprocess.run([sys.executable, "-c", "import cnncompare.train.models"], capture_output=True, text=True,
                            env={**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + str(REPO / "workflow/scripts")})

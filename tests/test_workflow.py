@@ -208,9 +208,8 @@ def test_changing_a_performance_switch_retrains_every_run(finished):
     assert "prepare_dataset" not in jobs and "make_split" not in jobs
 
 
-def test_dry_run_of_the_default_config_plans_the_study(tmp_path):
-    proc = snakemake(tmp_path, REPO / "config.yaml", "--dry-run")
-    jobs = planned_jobs(proc.stdout + proc.stderr)
+def test_dry_run_of_the_default_config_plans_the_study(study_dry_run):
+    jobs = planned_jobs(study_dry_run["output"])
     # The study's comparison: 4 models x 2 splits; VGG16's two variants share one weights file.
     assert jobs == {
         "download_dataset": 1, "download_weights": 2, "prepare_dataset": 1, "make_split": 2,
@@ -274,7 +273,7 @@ def test_torchvision_models_from_config_only_run_through_the_dag(tmp_path, cifar
     assert cached.stat().st_size > 0  # still there, untouched by the run
 
 
-def test_settings_that_do_nothing_are_warned_and_planned(tmp_path, cifar_archive):
+def test_settings_that_do_nothing_are_warned_and_planned(tmp_path, cifar_archive, study_dry_run):
     """weights without pretrained and momentum under adam: a warning at plan time naming
     each key, not an error; the study itself (whose defaults include both) warns of nothing."""
     config = tiny_config(tmp_path, cifar_archive)
@@ -287,8 +286,7 @@ def test_settings_that_do_nothing_are_warned_and_planned(tmp_path, cifar_archive
     assert "cnncompare: warning: models.custom_cnn.momentum has no effect: adam has no momentum" in output
     assert "cnncompare: warning: models.r18.weights has no effect: pretrained is false" in output
     assert "nesterov" not in output  # a default of the schema, not written: not told
-    study = snakemake(tmp_path / "study", REPO / "config.yaml", "--dry-run")
-    assert "cnncompare: warning" not in study.stdout + study.stderr
+    assert "cnncompare: warning" not in study_dry_run["output"]
 
 
 def test_numbers_given_with_nested_config_are_told_to_come_from_a_file(tmp_path, cifar_archive):
