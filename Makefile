@@ -42,10 +42,10 @@ lint: $(BIN)/.installed
 test: lint $(BIN)/.cluster-installed $(BIN)/.track-installed
 	$(BIN)/pytest
 
-# The unit tests alone: no Snakemake subprocess (tests/conftest.py fails a test that starts one
-# unless it is marked `workflow`); about 2 minutes on two cores.
+# The unit tests alone, without the slow ones: no Snakemake subprocess (tests/conftest.py fails a
+# test that starts one unless it is marked `workflow`); under 2 minutes on two cores.
 test-fast: $(BIN)/.installed $(BIN)/.track-installed
-	$(BIN)/pytest -m "not workflow"
+	$(BIN)/pytest -m "not workflow and not slow"
 
 # Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.
 bench: $(BIN)/.installed

@@ -70,6 +70,7 @@ def test_the_table_answers_as_torchvision_does():
     assert arch_facts.block_count("vgg16") == 5 and arch_facts.block_count("vit_b_16") is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch, keep_blocks", [("vgg11", None), ("vgg16", 3), ("alexnet", None), ("densenet121", None)])
 def test_the_smallest_size_is_what_the_real_network_takes(arch, keep_blocks):
     """Found on the meta device; checked here with real weights on the CPU: one

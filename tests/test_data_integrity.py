@@ -527,6 +527,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_previous_checkpoint(prepared_run, small_disk,
                                                                                   tmp_path):
     data, args = prepared_run

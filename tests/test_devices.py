@@ -62,6 +62,7 @@ def claimers():
             claimer.kill()
 
 
+@pytest.mark.slow
 def test_concurrent_jobs_each_claim_a_different_gpu(tmp_path, claimers):
     indices = [claimers(3, tmp_path).index for _ in range(3)]
     assert sorted(indices) == [0, 1, 2]
@@ -73,6 +74,7 @@ def test_a_job_beyond_the_gpu_count_fails_with_advice(tmp_path, claimers):
         claim_gpu(2, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_job_releases_its_gpu(tmp_path, claimers, sig):
     first, second, third = (claimers(3, tmp_path) for _ in range(3))
@@ -89,6 +91,7 @@ def test_gpus_are_locked_by_the_machines_ids_not_the_renumbered_ones(tmp_path, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu-5.lock", "gpu-6.lock"]
 
 
+@pytest.mark.slow
 def test_with_runs_per_gpu_jobs_spread_over_the_gpus_then_share_them(tmp_path, claimers):
     """performance.runs_per_gpu 2 on 2 GPUs: the first two jobs take a GPU each,
     the next two a second slot of each; a fifth finds every slot held."""
@@ -151,6 +154,7 @@ def losses(result):
     return np.array([[row["train_loss"], row["val_loss"]] for row in result.history])
 
 
+@pytest.mark.slow
 def test_channels_last_keeps_the_numbers_and_stores_nhwc_weights(data):
     plain_model, plain = train(data, Performance.resolve({"channels_last": False}, CPU))
     nhwc_model, nhwc = train(data, Performance.resolve({"channels_last": True}, CPU))
@@ -192,6 +196,7 @@ def test_bf16_forward_pass_is_fp32_within_bf16_rounding(data):
     assert loss_change <= 2 * (bf16 - fp32).abs().max() + 1e-6
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_with_fp32_weights(data):
     """Training follows another path than fp32's (rounding changes every step, and two epochs
     amplify it: the losses have differed by 11%), so what is compared is what must hold: autocast
@@ -205,6 +210,7 @@ def test_bf16_autocast_trains_with_fp32_weights(data):
     assert bf16.history[-1]["val_acc"] > 0.1  # ten balanced classes: chance is 0.1
 
 
+@pytest.mark.slow
 def test_compiled_model_computes_what_the_eager_one_does_trains_and_saves_plain_keys(data):
     perf = Performance.resolve({"compile": True}, CPU)
     model = build_model(block(), 10, data.mean, data.std).eval()

@@ -243,7 +243,7 @@ def test_torchvision_models_from_config_only_run_through_the_dag(tmp_path, cifar
     cache: both train and evaluate, and nothing is downloaded."""
     weights_dir = tmp_path / "weights"
     cached, _ = write_random_weights("mobilenet_v3_small", weights_dir)
-    small = {"arch": "mobilenet_v3_small", "epochs": 2, "batch_size": 50, "lr": 0.02, "head": {"hidden": [32]}}
+    small = {"arch": "mobilenet_v3_small", "epochs": 1, "batch_size": 50, "lr": 0.02, "head": {"hidden": [32]}}
     config = tiny_config(
         tmp_path, cifar_archive,
         weights_dir=str(weights_dir),
