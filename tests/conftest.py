@@ -1,7 +1,7 @@
 """Shared fixtures: a tiny CIFAR-10-format archive and a way to run Snakemake
 on the real Snakefile in a scratch folder; and the guard of the two tiers (docs/tests.md,
 "Tiers"): a test that starts Snakemake must be marked `workflow`, so that
-`make test-fast` (`pytest -m "not workflow"`) never waits for one."""
+`make test-fast` (`pytest -m "not workflow and not slow"`) never waits for one."""
 
 from __future__ import annotations
 
