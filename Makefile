@@ -1,10 +1,11 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
+# `make test-fast` runs the unit tests alone (no Snakemake): docs/tests.md, "Tiers".
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint bench clean-demo arch-table columns-doc mlflow
+.PHONY: demo test test-fast lint bench clean-demo arch-table columns-doc mlflow
 
 # The venv is rebuilt when requirements.txt changes.
 $(BIN)/.installed: requirements.txt
@@ -37,8 +38,14 @@ lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 
+# Everything: lint, snakefmt, the unit tests and the workflow tests (which start Snakemake).
 test: lint $(BIN)/.cluster-installed $(BIN)/.track-installed
 	$(BIN)/pytest
+
+# The unit tests alone, without the slow ones: no Snakemake subprocess (tests/conftest.py fails a
+# test that starts one unless it is marked `workflow`); under 2 minutes on two cores.
+test-fast: $(BIN)/.installed $(BIN)/.track-installed
+	$(BIN)/pytest -m "not workflow and not slow"
 
 # Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.
 bench: $(BIN)/.installed

@@ -1,10 +1,13 @@
 """Shared fixtures: a tiny CIFAR-10-format archive and a way to run Snakemake
-on the real Snakefile in a scratch folder."""
+on the real Snakefile in a scratch folder; and the guard of the two tiers (docs/tests.md,
+"Tiers"): a test that starts Snakemake must be marked `workflow`, so that
+`make test-fast` (`pytest -m "not workflow and not slow"`) never waits for one."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +19,75 @@ import cifar_format
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+UNMARKED_SNAKEMAKE = (
+    "this test starts Snakemake in a subprocess but is not marked `workflow`: mark it "
+    "(@pytest.mark.workflow, or pytestmark = pytest.mark.workflow for a whole file), or test the "
+    "plan without Snakemake (cnncompare.plan.plan_checks.make_plan); see docs/tests.md, \"Tiers\""
+)
+
+
+def starts_snakemake(args, shell: bool = False) -> bool:
+    """Whether a command line (as subprocess takes it) starts Snakemake: an executable named
+    snakemake, or `python -m snakemake`, anywhere in it (a shell line is split into words)."""
+    if isinstance(args, (str, bytes, os.PathLike)):
+        text = os.fsdecode(args)
+        words = shlex.split(text, posix=True) if shell else [text]
+    else:
+        words = [os.fsdecode(a) if isinstance(a, (bytes, os.PathLike)) else str(a) for a in args]
+    for i, word in enumerate(words):
+        if Path(word).name == "snakemake":
+            return True
+        if word == "-m" and i + 1 < len(words) and words[i + 1] == "snakemake":
+            return True
+    return False
+
+
+def pytest_report_header(config):
+    """Which torchvision the shipped arch table was made with (tests/test_arch_facts.py checks a
+    sample of it; `make arch-table` regenerates the whole of it)."""
+    from importlib import metadata
+
+    from cnncompare.plan.arch_facts import table
+
+    made = table()["torchvision"]
+    try:
+        installed = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        installed = "not installed"
+    return f"torchvision arch table: made with torchvision {made}; installed: {installed}"
+
+
+# The test being run now (set around each test's setup, call and teardown), so that the guard
+# also covers session fixtures, which start under the first test that asks for them.
+_running: dict = {"item": None}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running["item"] = item
+    try:
+        return (yield)
+    finally:
+        _running["item"] = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def snakemake_only_in_workflow_tests():
+    """Fails a test not marked `workflow` that starts Snakemake, before the process starts."""
+    original = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **kwargs):
+        item = _running["item"]
+        if item is not None and item.get_closest_marker("workflow") is None:
+            program = kwargs.get("executable")
+            if starts_snakemake(args, kwargs.get("shell", False)) or (program and starts_snakemake([program])):
+                pytest.fail(f"{item.nodeid}: {UNMARKED_SNAKEMAKE}", pytrace=False)
+        original(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = guarded
+    yield
+    subprocess.Popen.__init__ = original
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +163,27 @@ def finished(tmp_path_factory, cifar_archive):
     configfile = write_config(workdir / "config.yaml", config)
     proc = snakemake(workdir, configfile)
     return {"workdir": workdir, "config": config, "configfile": configfile, "log": proc.stdout + proc.stderr}
+
+
+def poisoned_torch_env(folder: Path) -> dict:
+    """The environment with a torch and torchvision that cannot be imported (in `folder`)."""
+    poisoned = folder / "poisoned"
+    for name in ("torch", "torchvision"):
+        (poisoned / name).mkdir(parents=True, exist_ok=True)
+        (poisoned / name / "__init__.py").write_text(f"raise ImportError('{name} imported at plan time')\n")
+    return {**os.environ, "PYTHONPATH": f"{poisoned}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+@pytest.fixture(scope="session")
+def study_dry_run(tmp_path_factory):
+    """One dry run of the study's config.yaml in a fresh folder, planned with a torch that cannot be
+    imported, shared by the tests that read its plan (jobs, limits, warnings, no torch)."""
+    root = tmp_path_factory.mktemp("study")
+    env = poisoned_torch_env(root)
+    workdir = root / "work"
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(REPO / "config.yaml"), "--cores", "1", "--dry-run"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"workdir": workdir, "env": env, "output": proc.stdout + proc.stderr}
+

@@ -68,6 +68,7 @@ def quick_config(workdir: Path, archive: dict) -> dict:
 # --- 1. fewer than 2 classes; lopsided classes -----------------------------------------------------------
 
 
+@pytest.mark.workflow
 def test_a_cifar_archive_of_one_class_is_refused_before_training(tmp_path):
     """Through the workflow: every label 0. Before, this trained to a 100% 'perfect classifier'."""
     archive = cifar_format.write_archive(tmp_path / "src" / "cifar-10-python.tar.gz", n_train=100, n_test=30,
@@ -236,6 +237,7 @@ def test_one_file_in_two_class_folders_is_refused(tmp_path):
         prepare("imagefolder", None, tmp_path / "prepared", path=str(root))
 
 
+@pytest.mark.workflow
 def test_linked_subfolders_and_16_bit_images_through_the_workflow(tmp_path, cifar_archive):
     """prepare_dataset alone, run by the real Snakefile on both folders: what
     the log and prepared.json say, and what was read."""
@@ -263,6 +265,7 @@ def test_linked_subfolders_and_16_bit_images_through_the_workflow(tmp_path, cifa
 # --- 4. checksums when data is used ----------------------------------------------------------------------
 
 
+@pytest.mark.workflow
 def test_a_replaced_download_fails_before_training_naming_the_file_and_both_md5s(tmp_path):
     """Through the workflow: a run finishes (and records its data); then a
     different, valid archive replaces the download, as the README's old advice
@@ -524,6 +527,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_previous_checkpoint(prepared_run, small_disk,
                                                                                   tmp_path):
     data, args = prepared_run
@@ -586,12 +590,14 @@ def test_removing_a_checkpoint_removes_its_empty_folders_but_not_one_another_run
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == []
 
 
+@pytest.mark.workflow
 def test_a_finished_workflow_leaves_no_checkpoint_folders(finished):
     results = Path(finished["config"]["results_dir"])
     assert (results / "runs" / "cifar10" / "three" / "custom_cnn" / "seed0" / "model.pt").exists()
     assert not (results / "checkpoints").exists()
 
 
+@pytest.mark.workflow
 def test_every_run_records_the_data_it_used(finished):
     """The `data` contract: every run's train.json and metrics.json, and summary.csv."""
     config = finished["config"]

@@ -178,6 +178,7 @@ def imported_top_names(files: list[str]) -> set[str]:
     return names - set(sys.stdlib_module_names) - {"cnncompare", "snakemake"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", sorted(RULE_ENVS))
 def test_a_rules_code_imports_nothing_its_env_lacks(rule):
     env = RULE_ENVS[rule]

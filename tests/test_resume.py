@@ -21,6 +21,9 @@ from cnncompare.columns import INFERENCE_TIMING_KEYS
 from cnncompare.plan.config import resolve_config
 from small_runs import prepared_data
 
+# Whole jobs in processes of their own, killed and started again: minutes (docs/tests.md, "Tiers").
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 5
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
 from cnncompare.plan.config import resolve_config
 from cnncompare.plan.sizing import dataset_images, job_limits
-import yaml
 
 from conftest import REPO, snakemake, write_config
 
@@ -49,21 +51,22 @@ def test_image_folders_are_counted(tmp_path):
     assert dataset_images({"format": "imagefolder", "path": str(tmp_path)}) == 5
 
 
-def test_dry_run_shows_scaled_limits_and_a_number_in_the_config_wins(tmp_path):
-    def limits(configfile) -> dict:
-        proc = snakemake(tmp_path, configfile, "--dry-run")
-        text = proc.stdout + proc.stderr
-        found = {}
-        for block in text.split("\n\n"):
-            if "rule train_model:" in block and "split=two" in block:
-                model = block.split("model=")[1].split(",")[0]
-                runtime = int(block.split("runtime=")[1].split(",")[0].split()[0])
-                found[model] = runtime
-        return found
+def _train_limits(output: str) -> dict:
+    """{model: runtime} of the two-split train_model jobs a dry run lists."""
+    found = {}
+    for block in output.split("\n\n"):
+        if "rule train_model:" in block and "split=two" in block:
+            model = block.split("model=")[1].split(",")[0]
+            found[model] = int(block.split("runtime=")[1].split(",")[0].split()[0])
+    return found
 
-    auto = limits(REPO / "config.yaml")
+
+@pytest.mark.workflow
+def test_dry_run_shows_scaled_limits_and_a_number_in_the_config_wins(tmp_path, study_dry_run):
+    auto = _train_limits(study_dry_run["output"])
     assert set(auto) == {"custom_cnn", "vgg16", "vgg16_finetune", "resnet50"}
     assert auto["resnet50"] > auto["custom_cnn"]
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config.setdefault("resources", {})["train_model"] = {"runtime": 90}  # the rest from the schema
-    assert set(limits(write_config(tmp_path / "fixed.yaml", config)).values()) == {90}
+    proc = snakemake(tmp_path, write_config(tmp_path / "fixed.yaml", config), "--dry-run")
+    assert set(_train_limits(proc.stdout + proc.stderr).values()) == {90}

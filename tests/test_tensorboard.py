@@ -81,6 +81,7 @@ def test_each_epoch_is_one_value_per_scalar_equal_to_history_with_the_settings_a
     assert hparams == run_params(args["run"], args["block"])
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_the_curves_hold_one_value_per_step(dataset, tmp_path):
     """SIGKILL while the checkpoint of epoch 3 is being written: epoch 3 is
     already in the event file, but the run resumes after epoch 2 and trains
@@ -97,6 +98,7 @@ def test_killed_and_resumed_the_curves_hold_one_value_per_step(dataset, tmp_path
     assert_curves_equal_history(args["tensorboard_dir"], read_history(tmp_path))
 
 
+@pytest.mark.slow
 def test_a_run_trained_again_from_the_start_replaces_its_old_curves(dataset, tmp_path):
     """The same folder, a finished run trained anew (other settings): the old
     values are dropped, not shown beside the new ones."""
