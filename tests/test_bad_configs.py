@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bad_configs import BAD_CONFIGS
-from cnncompare.plan.plan_checks import PlanError, make_plan
+from cnncompare.plan.plan import PlanError, make_plan
 from conftest import REPO, tiny_config, write_config
 
 
