@@ -37,4 +37,4 @@ def test_bad_config_fails_before_any_job(tmp_path, cifar_archive, case):
 def test_the_tiny_config_itself_plans(tmp_path, cifar_archive):
     """The cases above fail for their own mistake, not for one of the config they change."""
     plan = plan_from_file(write_config(tmp_path / "good.yaml", tiny_config(tmp_path, cifar_archive)), tmp_path)
-    assert plan.warnings == [] and plan.config["compare"]["models"] == ["custom_cnn"]
+    assert plan.warnings == () and plan.config["compare"]["models"] == ["custom_cnn"]

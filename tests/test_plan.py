@@ -105,7 +105,7 @@ def test_a_sweep_variant_knows_its_block_and_swept_keys():
 
 def test_a_variants_warning_names_its_block_once():
     config = swept(lr=[0.01, 0.05])
-    config["models"]["custom_cnn"].update(optimizer="adam", momentum=0.9)
+    config["models"]["custom_cnn"].update(optimizer="adam", momentum=0.9, nesterov=True)
     plan = make_plan(config)
     assert plan.warnings == tuple(
         f"models.custom_cnn.{key} has no effect: adam has no {key} (sgd only)" for key in ("momentum", "nesterov"))
