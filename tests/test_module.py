@@ -7,6 +7,7 @@ workflow test runs it, as a user would, through to the report."""
 from __future__ import annotations
 
 import copy
+import csv
 import os
 import re
 import subprocess
@@ -153,6 +154,11 @@ def test_a_users_snakefile_runs_the_module_to_its_report(tmp_path):
         assert f"digits/{split}/custom_cnn/seed0" in html
     summary = (user / "results" / "summary.csv").read_text().splitlines()
     assert len(summary) == 3  # a header and the two runs
+    done = [line for line in proc.stderr.splitlines() if "steps (100%) done" in line]
+    print(f"user's Snakefile:\n{(user / 'Snakefile').read_text()}\n{done[-1] if done else ''}; "
+          f"report.html {len(html):,} characters; summary.csv runs: "
+          + ", ".join(f"{r['dataset']}/{r['split']}/{r['model']}/seed{r['seed']} test_acc {r['test_acc']}"
+                     for r in csv.DictReader(summary)))
     # The workflow's commit is its checkout's, not the user's folder's (no git there).
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
     if commit.returncode == 0:
