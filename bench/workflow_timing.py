@@ -5,8 +5,8 @@ and no-op re-run of a 200-run grid (the default config with 25 seeds) and of a
 
 from __future__ import annotations
 
+import copy
 import csv
-import math
 import re
 import subprocess
 import sys
@@ -14,8 +14,11 @@ import time
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+from cnncompare.plan.plan import make_plan  # noqa: E402  (the package lives under workflow/scripts)
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
@@ -82,22 +85,12 @@ def many_runs_config(lrs: int = 25, batch_sizes: int = 10, seeds: int = 2) -> di
     }
 
 
-def model_count(models: dict, name: str) -> int:
-    """How many models a block of the compare grid stands for: a swept block's
-    grid of variants (or its sweep_samples), else 1."""
-    block = models.get(name, {})
-    if "sweep_samples" in block:
-        return block["sweep_samples"]
-    return math.prod(len(values) for values in block.get("sweep", {}).values())
-
-
 def grid_runs(overrides: dict) -> int:
-    """The number of runs of a config's compare grid (over the default config's lists)."""
-    default = yaml.safe_load((REPO / "config.yaml").read_text())
-    compare = {**default["compare"], **overrides.get("compare", {})}
-    models = {**default["models"], **overrides.get("models", {})}
-    variants = sum(model_count(models, name) for name in compare["models"])
-    return len(compare["datasets"]) * len(compare["splits"]) * variants * len(compare["seeds"])
+    """The number of runs the plan makes of the default config with `overrides`
+    merged onto it, as a second --configfile is (the schema fills the rest)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, copy.deepcopy(overrides))
+    return len(make_plan(config).runs)
 
 
 def grid(workdir: Path, overrides: dict | None = None, repeats: int = 3) -> dict:

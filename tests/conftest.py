@@ -23,7 +23,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 UNMARKED_SNAKEMAKE = (
     "this test starts Snakemake in a subprocess but is not marked `workflow`: mark it "
     "(@pytest.mark.workflow, or pytestmark = pytest.mark.workflow for a whole file), or test the "
-    "plan without Snakemake (cnncompare.plan.plan_checks.make_plan); see docs/tests.md, \"Tiers\""
+    "plan without Snakemake (cnncompare.plan.plan.make_plan); see docs/tests.md, \"Tiers\""
 )
 
 

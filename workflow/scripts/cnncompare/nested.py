@@ -15,7 +15,7 @@ Empty blocks and None, one answer everywhere: a leaf is anything that is not a
 non-empty mapping. So an empty block is a leaf whose value is {} and None is a
 leaf whose value is None; both keep their key. Nothing is dropped and nothing
 is turned into text here: a tracker that stores text decides how a leaf reads
-(track/params.py), and flatten followed by set_key gives the block back.
+(track/record.py), and flatten followed by set_key gives the block back.
 
 Standard library only: the plan (in Snakemake's process) and the torch jobs
 both use it.

@@ -151,6 +151,6 @@ def missing_prepared_data(prepared: dict[str, list[str]], finished: dict[str, in
                 f"the prepared data of {dataset} is missing ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''}), "
                 f"while {runs}. When it is prepared again (a model or seed added, -R), {again} again, as its "
                 f"input data is then newer. Moved data_dir? Leave a symlink at {data_dir} to the new place, or "
-                f"see the README (What happens when...) for --touch"
+                f"see docs/failures.md (data_dir moved) for --touch"
             )
     return lines

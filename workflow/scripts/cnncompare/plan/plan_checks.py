@@ -29,7 +29,7 @@ from cnncompare.data.splits import holdout_size
 SNAKEMAKE_PATH_CHARS = "{}<>"
 # Names the workflow gives folders of its own: a data set or model of that name would share them.
 DATA_DIR_FOLDERS = ("downloads", "logs")  # {data_dir}/downloads/..., {data_dir}/logs/...
-RESULTS_DIR_FOLDERS = ("runs", "checkpoints", "figures", "logs")
+RESULTS_DIR_FOLDERS = ("runs", "checkpoints", "figures", "logs", "tensorboard", "wandb")
 WEIGHTS_DIR_FOLDERS = ("hub",)
 
 

@@ -41,6 +41,11 @@ log = logging.getLogger("cnncompare.mlflow")
 
 RUN_TAG = "cnncompare.run"
 FILES_TAG = "cnncompare.files_sha256"
+# What a run's MLflow copy holds, besides its files: version 2 logs as params the
+# run's keys and the settings that take effect (version 1, before it, every key
+# of the block). The tag carries it, so a run exported by version 1 is replaced
+# once, not kept as "unchanged" with the old params beside new ones.
+EXPORT_FORMAT = "2"
 REPORT_TAG = "cnncompare.report_sha256"
 # MLflow refuses longer values (its limits for tags and params).
 MAX_VALUE = 5000
@@ -149,7 +154,7 @@ class MlflowExporter:
     def export(self, record: RunRecord) -> dict:
         """{'mlflow_run_id', 'action'}: what was done, 'added', 'replaced' or 'unchanged'."""
         client, label = self.client, record.label
-        files_sha = record.files_digest()
+        files_sha = f"v{EXPORT_FORMAT}:{record.files_digest()}"
         previous = self._existing.get(label, [])
         keep = next((r for r in previous
                      if r.data.tags.get(FILES_TAG) == files_sha and r.info.status == "FINISHED"), None)
