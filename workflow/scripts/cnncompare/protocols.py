@@ -23,7 +23,6 @@ class Protocol:
     short: str  # in running text: "three splits"
     label: str  # a table's group label
     biased: bool  # the epoch is chosen on the test set
-    explanation: str  # one sentence for a reader
     validation: str  # where its validation part comes from, in a few words
     alone: str  # the report's overview, opening the answer of a data set this protocol leads
     beside: str  # the same, for this protocol's answer beside the headline's
@@ -38,7 +37,6 @@ THREE = Protocol(
     short="three splits",
     label="three splits",
     biased=False,
-    explanation="validation is drawn from the training images, so the test set only reports",
     validation="validation drawn from the training images",
     alone="Three splits (validation picks the epoch, the test set only reports)",
     beside="Three splits (validation picks the epoch, the test set only reports)",
@@ -49,7 +47,6 @@ TWO = Protocol(
     short="two splits",
     label="two splits (study's protocol)",
     biased=True,
-    explanation="the validation part is the test set, so the epoch kept is the one that scored best on test",
     validation="validation is the test set",
     alone=f"Two splits only, the study's protocol {_BIASED}",
     beside=f"The study's protocol, two splits {_BIASED}",

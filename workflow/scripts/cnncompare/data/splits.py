@@ -13,8 +13,8 @@ from __future__ import annotations
 
 # numpy is imported where arrays are used: the plan imports holdout_size and needs no numpy.
 from cnncompare.fileio import write_npz
+from cnncompare.protocols import SPLITS
 
-SPLITS = ("two", "three")
 PARTS = ("train", "val", "test")
 
 
