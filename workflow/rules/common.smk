@@ -269,6 +269,10 @@ def run_figures(name):
     )
 
 
+# A tracker's experiment or project when the config names none: after the results folder.
+STUDY_NAME = f"cnncompare-{Path(PLAN.results_dir).name}"
+
+
 def mlflow_tracking_uri():
     """The store the runs go to: mlflow.tracking_uri, else MLFLOW_TRACKING_URI,
     else empty: the export script's local store under results_dir. A param, so
@@ -277,7 +281,7 @@ def mlflow_tracking_uri():
 
 
 def mlflow_experiment():
-    return CFG["mlflow"]["experiment"] or f"cnncompare-{Path(PLAN.results_dir).name}"
+    return CFG["mlflow"]["experiment"] or STUDY_NAME
 
 
 def wandb_dir(wildcards, output):
@@ -286,7 +290,7 @@ def wandb_dir(wildcards, output):
 
 
 def wandb_project():
-    return CFG["wandb"]["project"] or f"cnncompare-{Path(PLAN.results_dir).name}"
+    return CFG["wandb"]["project"] or STUDY_NAME
 
 
 # With wandb.enabled, every run of the workflow ends with the W&B export (rule wandb).

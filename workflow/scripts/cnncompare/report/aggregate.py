@@ -17,6 +17,7 @@ import pandas as pd
 from cnncompare.columns import DERIVED, HISTORY_TABLE_COLUMNS, METRICS, RUN_KEYS, SUMMARY, SUMMARY_COLUMNS, Column
 from cnncompare.fileio import atomic_path, read_json
 from cnncompare.report.report_data import typed_row
+from cnncompare.nested import get_key
 
 
 def read_benchmark(path) -> dict[str, float | None]:
@@ -55,10 +56,10 @@ def column_value(column: Column, metrics: dict, benchmarks: dict[str, dict]):
     file, _, key = column.source.partition(" ")
     if file != METRICS:  # <job>.benchmark.tsv <field>
         return benchmarks.get(file.split(".")[0], {}).get(key)
-    value = metrics
-    for part in (key or column.name).split("."):
-        value = (value or {}).get(part)
-    return value
+    try:
+        return get_key(metrics, key or column.name)
+    except KeyError:
+        return None
 
 
 def summary_row(metrics: dict, benchmarks: dict[str, dict] | None = None) -> dict:
