@@ -15,7 +15,7 @@ from cnncompare.protocols import THREE, TWO, protocol
 from cnncompare.plan.runs import run_label
 from cnncompare.report import timing
 from cnncompare.report.numbers import (
-    fmt, megabytes, pct, points, rate, ratio, seconds_text, share, signed_points,
+    count, fmt, megabytes, pct, points, rate, ratio, seconds_text, share, signed_points,
 )
 from cnncompare.report.stats import is_number, proportion_halfwidth, welch_interval
 from cnncompare.report.study import Study, is_completed
@@ -228,7 +228,7 @@ def seed_comparison(study: Study) -> list[dict]:
                 f"{entry['first']} − {entry['second']}: {signed_points(entry['diff'])} points of test accuracy from "
                 f"one seed each, so no interval over seeds"
                 + (f"; the test set's sampling error alone is about ±{points(half)} points (95%, "
-                   f"{n_test:,} images)." if half is not None else ".")
+                   f"{count(n_test)} images)." if half is not None else ".")
             )
         found.append(entry)
     return found

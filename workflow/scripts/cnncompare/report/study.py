@@ -18,11 +18,12 @@ from typing import Callable
 from cnncompare.plan.runs import run_label
 from cnncompare.protocols import PROTOCOLS, Protocol, headline_first, protocol
 from cnncompare.report import timing
+from cnncompare.columns import RUN_KEYS
 from cnncompare.report.numbers import share
 from cnncompare.report.stats import describe, is_number, mean_interval
 
 # A group: the runs that differ only in their seed.
-GROUP_KEYS = ("dataset", "split", "model")
+GROUP_KEYS = tuple(RUN_KEYS[:3])  # dataset, split, model: a group is a run without its seed
 
 
 def is_completed(row: dict) -> bool:
