@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# The tests run on two pytest-xdist workers (TEST_WORKERS=0 runs them in one process); each file,
+# or each group of files sharing a trained workflow, is one unit (tests/conftest.py, docs/tests.md).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 .PHONY: demo test test-fast lint bench clean-demo arch-table columns-doc mlflow
 
@@ -40,12 +44,12 @@ lint: $(BIN)/.installed
 
 # Everything: lint, snakefmt, the unit tests and the workflow tests (which start Snakemake).
 test: lint $(BIN)/.cluster-installed $(BIN)/.track-installed
-	$(BIN)/pytest
+	$(PYTEST)
 
 # The unit tests alone, without the slow ones: no Snakemake subprocess (tests/conftest.py fails a
 # test that starts one unless it is marked `workflow`); under 2 minutes on two cores.
 test-fast: $(BIN)/.installed $(BIN)/.track-installed
-	$(BIN)/pytest -m "not workflow and not slow"
+	$(PYTEST) -m "not workflow and not slow"
 
 # Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.
 bench: $(BIN)/.installed

@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,40 @@ def pytest_report_header(config):
     except metadata.PackageNotFoundError:
         installed = "not installed"
     return f"torchvision arch table: made with torchvision {made}; installed: {installed}"
+
+
+# `make test` runs the tests on two pytest-xdist workers (`--dist loadgroup`, docs/tests.md, "Two
+# workers"). Each file is one work unit, so that its module fixtures (a small study trained once for
+# all its tests) are built once. Files that share a session fixture which trains a whole workflow
+# go to one worker together, so that it is trained once, not once per worker.
+SHARED_RUN_FIXTURES = ("finished", "finished_demo")
+# The files that take longest, in that order, are handed out first: a long file started last would
+# leave the other worker idle at the end. Measured with --durations=0 (docs/tests.md).
+LONGEST_FIRST = (
+    "test_slurm.py", "finished", "finished_demo", "test_gpu_sharing.py", "test_resume.py",
+    "test_devices.py", "test_sweeps.py", "test_lost_files.py", "test_mlflow.py", "test_module.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Marks each test with its work unit for xdist (its file, or the shared fixture's name) and
+    puts the longest units first. Runs before xdist reads the marks; harmless without xdist."""
+    files = defaultdict(list)
+    for item in items:
+        files[item.path.name].append(item)
+    unit_of = {}
+    for name, tests in files.items():
+        shared = sorted({f for test in tests for f in SHARED_RUN_FIXTURES if f in test.fixturenames})
+        unit_of[name] = "+".join(shared) or name
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(unit_of[item.path.name]))
+
+    def rank(item):
+        unit = unit_of[item.path.name]
+        return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a unit, the files' own order
 
 
 # The test being run now (set around each test's setup, call and teardown), so that the guard
@@ -187,3 +223,55 @@ def study_dry_run(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"workdir": workdir, "env": env, "output": proc.stdout + proc.stderr}
 
+
+
+def copy_workflow(dest: Path, venv: bool = False) -> Path:
+    """The workflow's files in `dest`, committed to a git repository of their own (the report names
+    its commit), with the repository's .venv linked in when `venv`; its Snakefile."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(REPO / name, dest / name)
+    for name in ("workflow", "report", "profiles", ".test"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    if venv:
+        (dest / ".venv").symlink_to((REPO / ".venv").resolve())
+    git = ["git", "-C", str(dest), "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "copy"], check=True)
+    return dest / "Snakefile"
+
+
+# The demo, cut to what its tests need: the custom_cnn run that the README's load_trained snippet
+# reads (digits/three/custom_cnn/seed0), tables to pivot, and a second model kind (vgg16, whose
+# settings and initialisation the report's banner test reads). At a load average of 10 to 13 on
+# two cores it took 279 s with custom_cnn alone on this split, and 527 s with both splits.
+DEMO_CUT = {"custom_cnn": {"epochs": 2, "warmup_epochs": 0}, "vgg16": {"epochs": 1, "warmup_epochs": 0}}
+DEMO_SPLITS = ["three"]
+
+
+def demo_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)  # the README's snippets use the demo's own store
+    return env
+
+
+@pytest.fixture(scope="session")
+def finished_demo(tmp_path_factory) -> Path:
+    """A checkout where the cut demo has run, as after `make demo`: the copy's `.test/demo.yaml`
+    is the cut demo, so the README's snippets run in it unchanged (tests/test_readme_snippets.py)
+    and the report's demo tests read its report (tests/test_report.py)."""
+    root = tmp_path_factory.mktemp("demo")
+    copy_workflow(root, venv=True)
+    demo = yaml.safe_load((root / ".test/demo.yaml").read_text())
+    for model, settings in DEMO_CUT.items():
+        demo["models"][model].update(settings)
+    demo["compare"]["models"] = list(DEMO_CUT)
+    demo["compare"]["splits"] = DEMO_SPLITS
+    (root / ".test/demo.yaml").write_text(yaml.safe_dump(demo, sort_keys=False))
+    # make demo's command, less the venv it builds.
+    proc = subprocess.run([".venv/bin/snakemake", "--configfile", ".test/demo.yaml", "--cores", "2",
+                           "--resources", "gpu=1", "--rerun-incomplete"],
+                          cwd=root, capture_output=True, text=True, env=demo_env(), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (root / "results/demo/report.html").is_file()
+    return root

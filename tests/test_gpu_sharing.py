@@ -17,10 +17,11 @@ GPU_RULES = ("train_model", "evaluate_model")
 
 
 def sharing_config(workdir, archive, runs_per_gpu: int | None) -> dict:
-    """Four runs (2 splits x 2 seeds) of one short epoch, one thread per job."""
+    """Three runs (3 seeds, one split) of one short epoch, one thread per job: one more than two
+    GPU slots, so that "never more than N at once" can fail for N = 1 and 2."""
     config = tiny_config(workdir, archive)
     config["models"]["custom_cnn"].update(epochs=1, warmup_epochs=0)
-    config["compare"]["seeds"] = [0, 1]
+    config["compare"].update(splits=["three"], seeds=[0, 1, 2])
     config["resources"] = {rule: {"threads": 1, "gpu": 1} for rule in GPU_RULES}
     if runs_per_gpu is not None:
         config["performance"] = {"runs_per_gpu": runs_per_gpu}
@@ -62,7 +63,7 @@ def test_the_plan_claims_gpu_slots_only_when_gpus_are_shared(tmp_path, cifar_arc
     log = proc.stdout + proc.stderr
     for rule in GPU_RULES:
         lines = resources_of(log, rule)
-        assert len(lines) == 4, log[-3000:]
+        assert len(lines) == 3, log[-3000:]
         for line in lines:
             assert "gpu=1" in line.split(", "), line
             if runs_per_gpu == 2:
@@ -82,7 +83,7 @@ def test_gpu_jobs_at_once_are_the_gpus_times_runs_per_gpu(tmp_path, cifar_archiv
     configfile = write_config(tmp_path / "config.yaml", config)
     proc = snakemake(tmp_path, configfile, "--cores", "8", "--resources", "gpu=1")
     log = proc.stdout + proc.stderr
-    assert len(re.findall(r"Finished jobid: \d+ \(Rule: train_model\)", log)) == 4
+    assert len(re.findall(r"Finished jobid: \d+ \(Rule: train_model\)", log)) == 3
     assert most_gpu_jobs_at_once(log) == runs_per_gpu, log[-4000:]
 
     config["performance"] = {"runs_per_gpu": 3 - runs_per_gpu}

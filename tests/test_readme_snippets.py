@@ -1,9 +1,9 @@
 """Every Python and shell snippet of README.md runs, in the order the README
 gives them, against a finished demo: a snippet that fails is a failed test.
 
-The demo is cut short (custom_cnn alone, 2 epochs, the three-way split) and run once
-per session in a copy of the workflow, where the snippets' own paths
-(`results/demo`, `.test/demo.yaml`, `.venv/bin/...`) hold as they do after
+The demo is cut short (conftest.DEMO_CUT: custom_cnn for 2 epochs, vgg16 for 1,
+the three-way split) and run once per session in a copy of the workflow (the
+`finished_demo` fixture of tests/conftest.py), where the snippets' own paths (`results/demo`, `.test/demo.yaml`, `.venv/bin/...`) hold as they do after
 `make demo`: the copy's `.test/demo.yaml` is the cut demo, so nothing in a
 snippet is rewritten. A snippet that must not run in a test (make demo
 itself, installs, servers, SLURM) says so in its fence, ```bash no-test: why,
@@ -14,22 +14,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-import yaml
+
+from conftest import demo_env
 
 REPO = Path(__file__).resolve().parents[1]
 LANGUAGES = {"python": "python", "bash": "bash", "sh": "bash", "shell": "bash"}
-# The demo, cut to what the snippets need: the custom_cnn run that load_trained
-# reads (digits/three/custom_cnn/seed0), and tables to pivot. At a load average
-# of 10 to 13 on two cores (seven test suites at once) it took 527 s with both
-# splits and 279 s with this one.
-DEMO_CUT = {"custom_cnn": {"epochs": 2, "warmup_epochs": 0}}
-DEMO_SPLITS = ["three"]
 
 
 class Snippet(NamedTuple):
@@ -64,45 +58,6 @@ def test_the_readme_has_snippets_to_run_and_each_skipped_one_says_why():
             assert snippet.skip, f"README line {snippet.line} runs make demo or make test"
 
 
-def _copy_workflow(dest: Path) -> None:
-    """The workflow's files in `dest`, a git repository of its own (the report names its commit)."""
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(REPO / name, dest / name)
-    for name in ("workflow", "report", "profiles", ".test"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / ".venv").symlink_to((REPO / ".venv").resolve())
-    git = ["git", "-C", str(dest), "-c", "user.name=test", "-c", "user.email=test@example.org"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "copy"], check=True)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("MLFLOW_TRACKING_URI", None)  # the snippets use the demo's own store
-    return env
-
-
-@pytest.fixture(scope="session")
-def finished_demo(tmp_path_factory) -> Path:
-    """A checkout where the (cut) demo has run, as after `make demo`."""
-    root = tmp_path_factory.mktemp("readme")
-    _copy_workflow(root)
-    demo = yaml.safe_load((root / ".test/demo.yaml").read_text())
-    for model, settings in DEMO_CUT.items():
-        demo["models"][model].update(settings)
-    demo["compare"]["models"] = list(DEMO_CUT)
-    demo["compare"]["splits"] = DEMO_SPLITS
-    (root / ".test/demo.yaml").write_text(yaml.safe_dump(demo, sort_keys=False))
-    # make demo's command, less the venv it builds.
-    proc = subprocess.run([".venv/bin/snakemake", "--configfile", ".test/demo.yaml", "--cores", "2",
-                           "--resources", "gpu=1", "--rerun-incomplete"],
-                          cwd=root, capture_output=True, text=True, env=_env(), timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert (root / "results/demo/report.html").is_file()
-    return root
-
-
 def _needs_mlflow(snippet: Snippet) -> bool:
     return "mlflow" in snippet.code
 
@@ -118,14 +73,14 @@ def test_readme_snippet_runs_after_the_demo(snippet, finished_demo):
             finished_demo / "results/demo/mlflow.db").exists():
         # The README exports before it reads the store; run alone, this snippet exports first.
         subprocess.run([".venv/bin/snakemake", "--configfile", ".test/demo.yaml", "--cores", "1", "mlflow"],
-                       cwd=finished_demo, capture_output=True, env=_env(), check=True, timeout=600)
+                       cwd=finished_demo, capture_output=True, env=demo_env(), check=True, timeout=600)
     if snippet.language == "python":
         script = finished_demo / f"snippet_line{snippet.line}.py"
         script.write_text(snippet.code)
         command = [".venv/bin/python", script.name]
     else:
         command = ["bash", "-euo", "pipefail", "-c", snippet.code]
-    proc = subprocess.run(command, cwd=finished_demo, capture_output=True, text=True, env=_env(), timeout=600)
+    proc = subprocess.run(command, cwd=finished_demo, capture_output=True, text=True, env=demo_env(), timeout=600)
     print(proc.stdout[-3000:])
     assert proc.returncode == 0, f"README line {snippet.line} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     if snippet.language == "python":

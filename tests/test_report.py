@@ -14,7 +14,6 @@ import html as html_lib
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import zipfile
@@ -27,7 +26,7 @@ from scipy import stats as scipy_stats
 
 import chromium
 import synthetic_runs
-from conftest import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
+from conftest import REPO, copy_workflow, planned_jobs, snakemake, tiny_config, write_config
 from cnncompare.report import figures, labels, numbers, tables, timing
 from cnncompare.report.aggregate import read_benchmark
 from cnncompare.train.evaluation import pick_misclassified
@@ -459,25 +458,12 @@ def test_cjk_class_names_are_drawn_with_a_font_that_has_their_glyphs(tmp_path):
 # --- the whole workflow, two models x two seeds -------------------------------------------------------
 
 
-def _copy_workflow(dest: Path) -> Path:
-    """The workflow's files in `dest`, committed to a git repository of their own."""
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(REPO / name, dest / name)
-    for name in ("workflow", "report", "profiles", ".test"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    git = ["git", "-C", str(dest), "-c", "user.name=test", "-c", "user.email=test@example.org"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "copy"], check=True)
-    return dest / "Snakefile"
-
-
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory, cifar_archive):
     """custom_cnn and a one-epoch variant, two seeds each, on the three-way split."""
     root = tmp_path_factory.mktemp("report")
     (root / "repo").mkdir()
-    snakefile = _copy_workflow(root / "repo")
+    snakefile = copy_workflow(root / "repo")
     workdir = root / "work"
     workdir.mkdir()
     config = tiny_config(workdir, cifar_archive)
@@ -866,23 +852,12 @@ def test_failed_runs_are_listed_in_a_partial_report(seeded):
 
 
 @pytest.mark.workflow
-def test_the_demo_report_carries_its_banner(tmp_path):
-    """The demo's config (.test/demo.yaml over config.yaml), cut to one short
-    run of each of two of its models: the report opens with the banner, the
-    demo's descriptions say what ran (nothing flagged), and the settings shown
-    leave out what took no effect (Adam's momentum, a weights name without
-    pretrained weights)."""
-    overrides = {"results_dir": str(tmp_path / "results"), "data_dir": str(tmp_path / "data"),
-                 "models": {"custom_cnn": {"epochs": 1, "warmup_epochs": 0},
-                            "vgg16": {"epochs": 1, "warmup_epochs": 0}},
-                 "compare": {"splits": ["three"], "models": ["custom_cnn", "vgg16"]}}
-    configfile = write_config(tmp_path / "short.yaml", overrides)
-    proc = subprocess.run(
-        [SNAKEMAKE, "--directory", str(tmp_path),
-         "--configfile", str(REPO / "config.yaml"), str(REPO / ".test/demo.yaml"), str(configfile),
-         "--cores", "2", "--resources", "gpu=1"], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    html = (tmp_path / "results/report.html").read_text()
+def test_the_demo_report_carries_its_banner(finished_demo):
+    """The demo's config (.test/demo.yaml over config.yaml), cut to short runs of two of its models
+    (conftest.DEMO_CUT): the report opens with the banner, the demo's descriptions say what ran
+    (nothing flagged), and the settings shown leave out what took no effect (Adam's momentum, a
+    weights name without pretrained weights)."""
+    html = (finished_demo / "results/demo/report.html").read_text()
     banner = yaml.safe_load((REPO / ".test/demo.yaml").read_text())["report"]["banner"]
     assert html_lib.unescape(re.search(r'<p class="banner" id="banner">(.*?)</p>', html).group(1)) == banner
     assert "not the study" in banner and "random initialisation" in banner
