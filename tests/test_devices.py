@@ -299,7 +299,7 @@ def test_gpu_job_on_the_cpu_starts_its_log_with_a_warning_and_records_it(tmp_pat
     print("\n".join([lines[0], estimate[0]]))
 
     # The same run planned for the CPU: no warning, gpu_requested false.
-    cpu_run, proc = gpu_run(tmp_path, cifar_archive, "cpu-planned", "auto", gpu=0, epochs=1)
+    cpu_run, proc = gpu_run(tmp_path, cifar_archive, "cpu-planned", "auto", gpu=0, epochs=2)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "GPU expected" not in (cpu_run / "train.log").read_text()
     assert json.loads((cpu_run / "metrics.json").read_text())["gpu_requested"] is False
