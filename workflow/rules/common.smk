@@ -53,6 +53,7 @@ from cnncompare.protocols import SPLIT_PATTERN
 from cnncompare.plan.plan import PlanError, make_plan
 from cnncompare.plan import notices
 from cnncompare.plan.sizing import job_limits
+from cnncompare.plan import tracking_store
 from cnncompare.plan.report_files import (
     COMPARISON_FIGURES,
     comparison_figure,
@@ -269,15 +270,9 @@ def run_figures(name):
     )
 
 
-# A tracker's experiment or project when the config names none: after the results folder.
-STUDY_NAME = f"cnncompare-{Path(PLAN.results_dir).name}"
-
-
-def mlflow_tracking_uri():
-    """The store the runs go to: mlflow.tracking_uri, else MLFLOW_TRACKING_URI,
-    else empty: the export script's local store under results_dir. A param, so
-    pointing at another store exports again."""
-    return CFG["mlflow"]["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI", "")
+# A tracker's experiment or project when the config names none: the study's
+# identity, unique to the results folder (cnncompare/plan/tracking_store.py).
+STUDY_NAME = tracking_store.study_name(PLAN.results_dir)
 
 
 def mlflow_experiment():
