@@ -45,7 +45,10 @@ def tracking_uri(configured: str, environ) -> tuple[str, str]:
 
 def shown(uri: str) -> str:
     """The URI without a password (postgresql://user:secret@host -> user:***@host)."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # malformed: said so by store_problems
+        return uri
     if parts.password:
         return uri.replace(f":{parts.password}@", ":***@", 1)
     return uri
