@@ -275,6 +275,21 @@ def run_figures(name):
 STUDY_NAME = tracking_store.study_name(PLAN.results_dir)
 
 
+def checked_tracking_uri(wildcards):
+    """The store the runs go to: mlflow.tracking_uri, else MLFLOW_TRACKING_URI,
+    else empty (the export script's local store under results_dir); a param, so
+    pointing at another store exports again. Checked when the export is planned,
+    before any job: a known scheme, a server or database that answers within
+    seconds; else Snakemake stops, naming the key (cnncompare/plan/tracking_store.py).
+    Only `snakemake mlflow` plans this job: a server that is down never stops training.
+    """
+    uri, source = tracking_store.tracking_uri(CFG["mlflow"]["tracking_uri"], os.environ)
+    problems = tracking_store.store_problems(uri, source)
+    if problems:
+        raise WorkflowError("the MLflow export cannot start:\n" + "\n".join(problems))
+    return uri
+
+
 def mlflow_experiment():
     return CFG["mlflow"]["experiment"] or STUDY_NAME
 

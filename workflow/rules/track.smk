@@ -1,21 +1,7 @@
 # The finished runs into an MLflow tracking store: `snakemake mlflow`. Not part
 # of the default target; it needs mlflow (requirements-track.txt, or the
-# track.yaml env with --sw-deployment-method conda). Where it goes: the param
-# tracking_uri, and mlflow_experiment() in common.smk.
-
-
-def checked_tracking_uri(wildcards):
-    """The store the runs go to: mlflow.tracking_uri, else MLFLOW_TRACKING_URI,
-    else empty (the export script's local store under results_dir); a param, so
-    pointing at another store exports again. Checked when the export is planned,
-    before any job: a known scheme, a server or database that answers within
-    seconds; else Snakemake stops, naming the key (cnncompare/plan/tracking_store.py).
-    Only `snakemake mlflow` plans this job: a server that is down never stops training."""
-    uri, source = tracking_store.tracking_uri(CFG["mlflow"]["tracking_uri"], os.environ)
-    problems = tracking_store.store_problems(uri, source)
-    if problems:
-        raise WorkflowError("the MLflow export cannot start:\n" + "\n".join(problems))
-    return uri
+# track.yaml env with --sw-deployment-method conda). Where it goes, and the
+# check of the store before any job: checked_tracking_uri() in common.smk.
 
 
 rule mlflow:
