@@ -9,6 +9,7 @@ key, not minutes later inside the export job.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import socket
 import urllib.error
@@ -63,6 +64,8 @@ def store_problems(uri: str, source: str = CONFIG_KEY, timeout: float = REACH_SE
     return [f"{source}: {shown(uri)}: {problem}"] if problem else []
 
 
+# Once per URI in a process: Snakemake may ask for the export's params more than once.
+@functools.lru_cache(maxsize=None)
 def _problem(uri: str, timeout: float) -> str | None:
     try:
         parts = urlsplit(uri)
