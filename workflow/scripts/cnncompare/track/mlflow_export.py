@@ -181,7 +181,9 @@ class MlflowExporter:
         self._report_sha = files_digest([self.report])
 
     def export(self, record: RunRecord) -> dict:
-        """{'mlflow_run_id', 'action'}: what was done, 'added', 'replaced' or 'unchanged'."""
+        """{'mlflow_run_id', 'action'}: what was done, 'added', 'replaced', 'unchanged'
+        or 'current again' (a stale run back in the config, unchanged). Only runs
+        of this study are replaced."""
         client, label = self.client, record.label
         files_sha = f"v{EXPORT_FORMAT}:{record.files_digest()}"
         previous = self._existing.get(label, [])
