@@ -16,6 +16,7 @@ import synthetic_runs
 from conftest import planned_jobs, snakemake, write_config
 from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.fileio import read_csv, read_json
+from cnncompare.plan.tracking_store import study_name
 from cnncompare.track.mlflow_export import local_store
 from cnncompare.track.record import as_text, read_record
 
@@ -47,14 +48,14 @@ def study(tmp_path_factory):
     proc = snakemake(workdir, configfile, *RULES, "mlflow")
     uri, _ = local_store(results)
     return {"workdir": workdir, "results": results, "configfile": configfile, "config": config, "uri": uri,
-            "log": proc.stdout + proc.stderr}
+            "experiment": study_name(results), "log": proc.stdout + proc.stderr}
 
 
 def run_dirs(results):
     return sorted(p.parent for p in (results / "runs").rglob("metrics.json"))
 
 
-def search(uri: str, experiment: str = "cnncompare-results"):
+def search(uri: str, experiment: str):
     mlflow.set_tracking_uri(uri)
     try:
         return mlflow.search_runs(experiment_names=[experiment])
@@ -80,7 +81,7 @@ def test_mlflow_is_not_in_the_default_target(study):
 
 
 def test_every_run_is_in_the_store_with_its_tags_params_and_test_accuracy(study):
-    table = search(study["uri"])
+    table = search(study["uri"], study["experiment"])
     dirs = run_dirs(study["results"])
     assert len(table) == len(dirs) == 4
     client = MlflowClient(tracking_uri=study["uri"])
@@ -112,7 +113,7 @@ def test_every_run_is_in_the_store_with_its_tags_params_and_test_accuracy(study)
 
 def test_each_epochs_metrics_equal_history_csv(study):
     client = MlflowClient(tracking_uri=study["uri"])
-    table = search(study["uri"])
+    table = search(study["uri"], study["experiment"])
     for run_dir in run_dirs(study["results"]):
         metrics = read_json(run_dir / "metrics.json")
         label = f"{metrics['dataset']}/{metrics['split']}/{metrics['model']}/seed{metrics['seed']}"
@@ -124,10 +125,10 @@ def test_each_epochs_metrics_equal_history_csv(study):
 
 def test_a_second_invocation_adds_nothing_twice(study):
     client = MlflowClient(tracking_uri=study["uri"])
-    before = search(study["uri"])
+    before = search(study["uri"], study["experiment"])
     histories = {run_id: history_of(client, run_id) for run_id in before.run_id}
     snakemake(study["workdir"], study["configfile"], *RULES, "mlflow", "--forcerun", "mlflow")
-    after = search(study["uri"])
+    after = search(study["uri"], study["experiment"])
     assert sorted(after.run_id) == sorted(before.run_id)
     assert {run_id: history_of(client, run_id) for run_id in after.run_id} == histories
     manifest = json.loads((study["results"] / "mlflow-export.json").read_text())
@@ -140,14 +141,14 @@ def test_a_second_invocation_adds_nothing_twice(study):
 def test_a_retrained_run_replaces_its_mlflow_run(study):
     results = study["results"]
     client = MlflowClient(tracking_uri=study["uri"])
-    before = search(study["uri"])
+    before = search(study["uri"], study["experiment"])
     retrained = results / "runs" / "digits" / "three" / "vgg16" / "seed0"
     metrics = synthetic_runs.write_run(retrained, "digits", "three", "vgg16", 0, accuracy=0.75, epoch_seconds=1.0,
                                        params=1000, epochs=EPOCHS - 2,
                                        block=synthetic_runs.model_block(epochs=EPOCHS, lr=0.05))
     proc = snakemake(study["workdir"], study["configfile"], *RULES, "mlflow")  # new files: it runs again by itself
     assert "rule mlflow:" in proc.stdout + proc.stderr
-    after = search(study["uri"])
+    after = search(study["uri"], study["experiment"])
     assert len(after) == 4
     row = after[after["tags.cnncompare.run"] == "digits/three/vgg16/seed0"].iloc[0]
     assert row.run_id not in set(before.run_id)
@@ -163,7 +164,7 @@ def test_mlflow_tracking_uri_points_the_export_elsewhere(study, tmp_path):
     other = f"sqlite:///{tmp_path / 'team.db'}"
     proc = snakemake(study["workdir"], study["configfile"], *RULES, "mlflow", env={"MLFLOW_TRACKING_URI": other})
     assert "rule mlflow:" in proc.stdout + proc.stderr  # a new store is a changed param: exported again
-    assert sorted(search(other)["tags.cnncompare.run"]) == sorted(search(study["uri"])["tags.cnncompare.run"])
+    assert sorted(search(other, study["experiment"])["tags.cnncompare.run"]) == sorted(search(study["uri"], study["experiment"])["tags.cnncompare.run"])
     # The config key wins over the variable, and names the experiment too.
     config = {**study["config"], "mlflow": {"tracking_uri": other, "experiment": "team-study"}}
     configfile = write_config(tmp_path / "config.yaml", config)

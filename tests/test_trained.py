@@ -118,3 +118,38 @@ def test_the_run_records_the_cnncompare_version(run_dir):
     for name in ("train.json", "metrics.json"):
         versions = json.loads((run_dir / name).read_text())["versions"]
         assert versions["cnncompare"] == cnncompare.__version__, name
+
+
+@pytest.fixture(scope="module")
+def diverged_dir(dataset, tmp_path_factory):
+    """A run whose training loss became infinite in its first epoch: status diverged, NaN weights."""
+    out = tmp_path_factory.mktemp("diverged-run")
+    args = arguments(dataset, out)
+    args["block"] = {**args["block"], "epochs": 2, "lr": 1.0e8, "warmup_epochs": 0, "keep_weights": "last"}
+    train_run(**args)
+    return out
+
+
+def test_a_diverged_run_is_refused_naming_its_status_unless_asked_for(diverged_dir, dataset):
+    info = json.loads((diverged_dir / "train.json").read_text())
+    assert info["status"] == "diverged"
+    with pytest.raises(ValueError, match=r"status is 'diverged', not 'completed'.*any_status=True") as refused:
+        cnncompare.load_trained(diverged_dir)
+    print(refused.value)
+    # Asked for, it loads: the NaN predictions the refusal warns of.
+    model, preprocess, _ = cnncompare.load_trained(diverged_dir, any_status=True)
+    image = load_prepared(dataset, "test")[0][0]
+    with torch.no_grad():
+        assert not torch.isfinite(model(preprocess(image))).all()
+
+
+def test_a_run_without_a_status_is_refused(run_dir, tmp_path):
+    # A train.json whose status is missing (or any other than completed): nothing says the model is sound.
+    for name in ("model.pt", "train.json"):
+        (tmp_path / name).write_bytes((run_dir / name).read_bytes())
+    info = json.loads((tmp_path / "train.json").read_text())
+    del info["status"]
+    (tmp_path / "train.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="status is None"):
+        cnncompare.load_trained(tmp_path)
+    assert cnncompare.load_trained(tmp_path, any_status=True).classes == info["classes"]

@@ -53,6 +53,7 @@ from cnncompare.protocols import SPLIT_PATTERN
 from cnncompare.plan.plan import PlanError, make_plan
 from cnncompare.plan import notices
 from cnncompare.plan.sizing import job_limits
+from cnncompare.plan import tracking_store
 from cnncompare.plan.report_files import (
     COMPARISON_FIGURES,
     comparison_figure,
@@ -269,15 +270,24 @@ def run_figures(name):
     )
 
 
-# A tracker's experiment or project when the config names none: after the results folder.
-STUDY_NAME = f"cnncompare-{Path(PLAN.results_dir).name}"
+# A tracker's experiment or project when the config names none: the study's
+# identity, unique to the results folder (cnncompare/plan/tracking_store.py).
+STUDY_NAME = tracking_store.study_name(PLAN.results_dir)
 
 
-def mlflow_tracking_uri():
+def checked_tracking_uri(wildcards):
     """The store the runs go to: mlflow.tracking_uri, else MLFLOW_TRACKING_URI,
-    else empty: the export script's local store under results_dir. A param, so
-    pointing at another store exports again."""
-    return CFG["mlflow"]["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI", "")
+    else empty (the export script's local store under results_dir); a param, so
+    pointing at another store exports again. Checked when the export is planned,
+    before any job: a known scheme, a server or database that answers within
+    seconds; else Snakemake stops, naming the key (cnncompare/plan/tracking_store.py).
+    Only `snakemake mlflow` plans this job: a server that is down never stops training.
+    """
+    uri, source = tracking_store.tracking_uri(CFG["mlflow"]["tracking_uri"], os.environ)
+    problems = tracking_store.store_problems(uri, source)
+    if problems:
+        raise WorkflowError("the MLflow export cannot start:\n" + "\n".join(problems))
+    return uri
 
 
 def mlflow_experiment():

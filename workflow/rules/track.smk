@@ -1,7 +1,7 @@
 # The finished runs into an MLflow tracking store: `snakemake mlflow`. Not part
 # of the default target; it needs mlflow (requirements-track.txt, or the
-# track.yaml env with --sw-deployment-method conda). Where it goes:
-# mlflow_tracking_uri() in common.smk.
+# track.yaml env with --sw-deployment-method conda). Where it goes, and the
+# check of the store before any job: checked_tracking_uri() in common.smk.
 
 
 rule mlflow:
@@ -20,7 +20,7 @@ rule mlflow:
     conda:
         "../envs/track.yaml"
     params:
-        tracking_uri=mlflow_tracking_uri(),
+        tracking_uri=checked_tracking_uri,
         experiment=mlflow_experiment(),
         # The local store's folder (results_dir), when no tracking URI is set.
         results_dir=lambda w, output: str(Path(output.manifest).parent),

@@ -16,5 +16,6 @@ manifest = export_runs(
     tracking_uri,
     snakemake.params.experiment,
     artifact_location=artifact_location,
+    results_dir=snakemake.params.results_dir,
 )
 write_json(snakemake.output.manifest, manifest)

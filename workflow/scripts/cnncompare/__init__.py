@@ -10,9 +10,10 @@ Importing the package imports no torch: Snakemake's own process plans with it.
 __version__ = "0.1.0"
 
 
-def load_trained(run_dir, device="cpu"):
+def load_trained(run_dir, device="cpu", *, any_status=False):
     """The trained model of a run folder, in eval mode, with its preprocessing
-    and class names: (model, preprocess, classes). See cnncompare.train.trained."""
+    and class names: (model, preprocess, classes). A run whose status is not
+    `completed` (diverged) is refused unless any_status=True. See cnncompare.train.trained."""
     from cnncompare.train.trained import load_trained as load  # torch only when called
 
-    return load(run_dir, device)
+    return load(run_dir, device, any_status=any_status)

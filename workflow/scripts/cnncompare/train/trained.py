@@ -11,6 +11,10 @@ recorded in train.json. Its first layer resizes to the block's image_size and
 normalises with the statistics it was trained with (models.Preprocess), so the
 preprocessing here only turns an image into what training fed it: RGB, uint8
 at the prepared data's size, as a float batch of one in [0, 1].
+
+A run that did not complete (status `diverged`: its weights may be NaN, and
+its predictions with them) is refused, naming its status, unless the caller
+asks for it with any_status=True.
 """
 
 from __future__ import annotations
@@ -57,12 +61,18 @@ def fit_square(image, size: int) -> np.ndarray:
     return np.asarray(fit_image(image.convert("RGB"), size, "crop"), dtype=np.uint8)
 
 
-def load_trained(run_dir, device: str | torch.device = "cpu") -> TrainedRun:
+# The one status of a run whose model can be trusted (columns.py: `status`).
+COMPLETED = "completed"
+
+
+def load_trained(run_dir, device: str | torch.device = "cpu", *, any_status: bool = False) -> TrainedRun:
     """The trained model of a run folder (results_dir/runs/<dataset>/<split>/<model>/seed<N>),
     in eval mode on `device`, with its preprocessing and class names.
 
     Needs the folder's model.pt and train.json only; reads nothing else and
-    downloads nothing (pretrained weights are inside model.pt).
+    downloads nothing (pretrained weights are inside model.pt). A run whose
+    status is not `completed` raises ValueError naming it; any_status=True
+    loads it anyway (to look at a diverged model, say).
     """
     run_dir = Path(run_dir)
     for name in ("train.json", "model.pt"):
@@ -74,6 +84,13 @@ def load_trained(run_dir, device: str | torch.device = "cpu") -> TrainedRun:
         raise ValueError(
             f"{run_dir / 'train.json'} lacks {', '.join(missing)}: it was written before cnncompare 0.1.0; "
             "train the run again (snakemake -R train_model)"
+        )
+    status = info.get("status")
+    if status != COMPLETED and not any_status:
+        held = f" (model.pt holds {info['tested_weights']})" if info.get("tested_weights") else ""
+        raise ValueError(
+            f"{run_dir}: the run's status is {status!r}, not {COMPLETED!r}{held}, so its predictions "
+            "cannot be trusted (a diverged model's are NaN). To load it anyway: load_trained(..., any_status=True)"
         )
     device = torch.device(device)
     model = build_model(info["config"], info["num_classes"])
