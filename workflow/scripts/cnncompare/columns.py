@@ -91,6 +91,10 @@ SUMMARY: list[Column] = [
     Column("val_acc", "number", "fraction (0-1)", "accuracy on the validation part"),
     Column("test_loss", "number", "nats", "mean cross-entropy on the official test set"),
     Column("test_acc", "number", "fraction (0-1)", "accuracy on the official test set"),
+    Column("balanced_acc", "number", "fraction (0-1)", "balanced accuracy on the test set: the mean over its "
+           "classes of each class's recall (scikit-learn's balanced_accuracy_score)"),
+    Column("macro_f1", "number", "fraction (0-1)", "macro-F1 on the test set: the mean F1 over the classes "
+           "that have test images or predictions (scikit-learn's f1_score, average=\"macro\")"),
     Column("train_seconds", "number", "s", "time of all epochs, training and validation, in process "
            "(start-up and data loading not included)"),
     Column("images_per_second", "number", "images/s", "training throughput: augmented training images "
@@ -143,7 +147,10 @@ SUMMARY: list[Column] = [
     Column("weights", "text", "", "the ImageNet weights used (torchvision's enum name); empty for a random "
            "start"),
     Column("num_classes", "integer", "classes", "classes of the data set"),
-    Column("chance_acc", "number", "fraction (0-1)", "accuracy of guessing: 1 / num_classes", DERIVED),
+    Column("chance_acc", "number", "fraction (0-1)", "chance level: the largest class's share of the test set, "
+           "the accuracy of always answering that class (0.9 on a 90/10 test set)"),
+    Column("uniform_acc", "number", "fraction (0-1)", "accuracy of guessing uniformly: 1 / num_classes "
+           "(equal to chance_acc on a balanced test set)", DERIVED),
     Column("gmacs", "number", "GMACs", "multiply-adds per image at image_size, in billions "
            "(torch.utils.flop_counter's FLOPs / 2; convolutions and matrix products)"),
     Column("inference_images_per_second", "number", "images/s", "inference throughput at eval_batch_size on "

@@ -152,7 +152,7 @@ def curves_figure(series: list[dict], metric: str, colors: dict[str, str], chanc
     width = LEFT + len(splits) * (PANEL_W + GAP_X) - GAP_X
     keys = [LegendEntry("validation", "#444"), LegendEntry("training", "#444", dash="2,3")]
     if metric == "acc" and chance:
-        keys.append(LegendEntry("chance (1 / classes)", REFERENCE, dash="5,4"))
+        keys.append(LegendEntry("chance (largest class)", REFERENCE, dash="5,4"))
     legend_svg, legend_w, legend_h = _legend_block(colors, keys, width + 24, TOP - 10)
     height = max(TOP + len(datasets) * (PANEL_H + GAP_Y) - GAP_Y + 44, TOP + legend_h)
     body = "".join(p.render() for p in panels) + legend_svg

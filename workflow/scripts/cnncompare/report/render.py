@@ -69,7 +69,8 @@ def tradeoff_points(study: Study, value) -> list[dict]:
 
 
 def comparison_figures(study: Study, colors) -> dict[str, str]:
-    chance = {r["dataset"]: 1 / r["num_classes"] for r in study.rows if r.get("num_classes")}
+    chance = {d: level for d in study.datasets
+              if (level := tables.chance_level([r for r in study.rows if r["dataset"] == d])) is not None}
     series = curve_series(study)
     return {
         "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cnncompare.columns import SUMMARY_COLUMNS, Column, column
 from cnncompare.plan.runs import run_label
-from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread
+from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread, pct
 from cnncompare.protocols import protocol
 from cnncompare.report.stats import describe, is_number
 from cnncompare.report.study import Study
@@ -65,6 +65,8 @@ METRIC_COLUMNS = [
     show("train_acc", "train", "accuracy (%)"),
     show("val_acc", "validation", "accuracy (%)"),
     show("test_acc", "test", "accuracy (%)"),
+    show("balanced_acc", "test, balanced", "accuracy (%)"),
+    show("macro_f1", "macro-F1 (%)", "test"),
     show("train_loss", "train", "loss"),
     show("val_loss", "validation", "loss"),
     show("test_loss", "test", "loss"),
@@ -176,6 +178,28 @@ def per_class_table(matrix, classes: list[str]) -> dict:
 # --- the data sets ---------------------------------------------------------------------------------------
 
 
+def _uniform(runs: list[dict]) -> float | None:
+    return next((1 / r["num_classes"] for r in runs if is_number(r.get("num_classes")) and r["num_classes"] > 0), None)
+
+
+def chance_level(runs: list[dict]) -> float | None:
+    """A data set's chance level: the majority class's share of its test set (chance_acc), or for runs
+    from before it was recorded 1 / classes."""
+    return next((r["chance_acc"] for r in runs if is_number(r.get("chance_acc"))), _uniform(runs))
+
+
+def chance_text(runs: list[dict]) -> str:
+    """'chance 90.0% (always answering the largest class of the test set); 50.0% for a uniform guess',
+    the uniform rate only where it differs."""
+    majority = next((r["chance_acc"] for r in runs if is_number(r.get("chance_acc"))), None)
+    uniform = _uniform(runs)
+    if majority is None:
+        return f"chance {pct(uniform)} (1 / classes)" if uniform is not None else ""
+    text = f"chance {pct(majority)} (always answering the largest class of the test set)"
+    return text + (f"; {pct(uniform)} for a uniform guess" if uniform is not None and abs(uniform - majority) > 1e-9
+                   else "")
+
+
 def dataset_tables(study: Study) -> list[dict]:
     """Per data set: the images in each part of each split, classes, image
     size, and (from metrics.json's `data`, when the runs recorded it) the
@@ -203,6 +227,7 @@ def dataset_tables(study: Study) -> list[dict]:
                                       for w in i["data"].get("warnings") or []))
         tables.append({
             "dataset": dataset,
+            "chance": chance_text(runs),
             "parts": parts,
             "classes": num_classes if num_classes is not None else (len(classes) if classes else None),
             "class_names": ", ".join(classes) if classes else "",

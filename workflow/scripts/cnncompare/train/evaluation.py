@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from cnncompare.data import checksums
+from cnncompare.data.class_balance import balance_scores
 
 from cnncompare.train import costs, inference_cost
 from cnncompare.columns import METRIC_KEYS
@@ -118,6 +119,7 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
     for part, (loss, acc) in results.items():
         metrics[f"{part}_loss"] = loss
         metrics[f"{part}_acc"] = acc
+    metrics.update(balance_scores(matrix))  # the test set's chance level, balanced accuracy, macro-F1
     metrics["eval_seconds"] = eval_seconds
     metrics.update(cost)
     metrics["eval_device"] = costs.device_name(device)
