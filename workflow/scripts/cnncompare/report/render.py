@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from cnncompare.fileio import atomic_path
 from cnncompare.plan.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
 from cnncompare.plan.runs import run_label
-from cnncompare.report import figures, findings, labels, paper_table, sweep_report, tables, timing
+from cnncompare.report import figures, findings, labels, paper_table, ranking, sweep_report, tables, timing
 from cnncompare.report.numbers import fmt, pct, share, significant
 from cnncompare.report.report_data import read_rows, read_run_files
 from cnncompare.report.stats import describe
@@ -207,6 +207,7 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
         "overview": findings.overview(ranked),
         "results": paper_table.results_table(study),
         "best": findings.best_per_setting(ranked),
+        "ranking": ranking.ranking_section(ranked),
         "sweeps": sweeps,
         "datasets": tables.dataset_tables(study),
         "models": model_table(study, colors),
