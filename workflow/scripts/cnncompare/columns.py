@@ -125,6 +125,8 @@ SUMMARY: list[Column] = [
            "train.benchmark.tsv max_rss"),
     Column("evaluate_job_seconds", "number", "s", "wall time of the whole evaluate_model job",
            "evaluate.benchmark.tsv s"),
+    Column("evaluate_job_cpu_seconds", "number", "s", "CPU time of the whole evaluate_model job (with its wall "
+           "time and threads, whether it ran on a busy machine)", "evaluate.benchmark.tsv cpu_time"),
     Column("evaluate_job_max_rss_mb", "number", "MB (2^20 bytes)", "peak resident memory of the evaluate_model "
            "job", "evaluate.benchmark.tsv max_rss"),
     Column("tested_weights", "text", "", "which weights were tested, in words (`epoch 7, the best validation "
@@ -179,8 +181,8 @@ REPORT: list[Column] = [
            "`epoch_seconds`): one slow epoch on a busy machine does not move it", DERIVED),
     Column("epoch_spread_seconds", "number", "s", "spread of the run's epoch times: their interquartile range",
            DERIVED),
-    Column("flags", "text", "", "timing notes: a busy machine (the training job got too small a share of its "
-           "cores), or a GPU requested and the CPU found", DERIVED),
+    Column("flags", "text", "", "timing notes: a busy machine (the training job, or the evaluate job that "
+           "measured inference, got too small a share of its cores), or a GPU requested and the CPU found", DERIVED),
 ]
 
 SUMMARY_COLUMNS = [c.name for c in SUMMARY]

@@ -204,7 +204,7 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
             "splits": study.splits,
             "models": [{"name": m, "color": c} for m, c in colors.items()],
         },
-        "overview": findings.overview(ranked),
+        "overview": findings.overview(ranked, study),
         "results": paper_table.results_table(study),
         "best": findings.best_per_setting(ranked),
         "ranking": ranking.ranking_section(ranked),

@@ -123,6 +123,7 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
     metrics["eval_seconds"] = eval_seconds
     metrics.update(cost)
     metrics["eval_device"] = costs.device_name(device)
+    metrics["eval_threads"] = torch.get_num_threads()  # the report's busy-machine flag of the inference figures
     metrics["eval_performance"] = perf.describe()
     metrics["evaluated"] = (
         f"weights of {info['tested_weights']}, on the whole train, val and test parts, "
