@@ -72,13 +72,14 @@ def comparison_figures(study: Study, colors) -> dict[str, str]:
     chance = {d: level for d in study.datasets
               if (level := tables.chance_level([r for r in study.rows if r["dataset"] == d])) is not None}
     series = curve_series(study)
+    markers = figures.model_markers(list(colors), colors)
     return {
-        "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy"),
-        "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)"),
+        "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy", markers),
+        "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)", markers),
         "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds),
-                                                 "training time (s, median epoch × epochs)", colors),
+                                                 "training time (s, median epoch × epochs)", colors, markers),
         "tradeoff_params": figures.tradeoff_figure(tradeoff_points(study, lambda r: r.get("params_trainable")),
-                                                   "trainable parameters", colors),
+                                                   "trainable parameters", colors, markers),
     }
 
 

@@ -30,14 +30,18 @@ from scipy.stats import binomtest
 
 from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
 from cnncompare.report import svgplot
+from cnncompare.report.figures import PALETTE
 from cnncompare.report.numbers import pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
 from cnncompare.report.study import Study
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale
 from cnncompare.plan.sweeps import value_text
 
-VAL, TEST = "#1a5fb4", "#c01c28"  # validation and test lines in every sensitivity plot
-LINE_COLORS = ["#1a5fb4", "#c01c28", "#26a269", "#e66100", "#813d9c", "#986a44", "#5e5c64", "#1c71d8"]
+# Validation and test in every sensitivity plot (also told apart by solid and dashed lines, and by a
+# circle and a square where points are not joined), and the lines of a second key's values (each with a
+# marker of its own too): the report's colour-blind-safe palette.
+VAL, TEST = PALETTE[0], PALETTE[1]
+LINE_COLORS = PALETTE
 MAX_LINES = 6  # values of the second key drawn as lines; more are averaged into one line
 
 
@@ -228,9 +232,11 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                           categories) else "")), xticks=xticks,
                       group={"data-dataset": dataset, "data-split": split})
         legend_entries = ([LegendEntry("validation", "#444"), LegendEntry("test", "#444", dash="5,3")] if connect
-                          else [LegendEntry("validation", VAL, kind="point"), LegendEntry("test", TEST, kind="point")])
+                          else [LegendEntry("validation", VAL, kind="point"),
+                                LegendEntry("test", TEST, kind="point", marker="square")])
         for i, (label, by_x) in enumerate(groups.items()):
             color = LINE_COLORS[i % len(LINE_COLORS)] if len(groups) > 1 else VAL
+            shape = svgplot.MARKERS[i % len(svgplot.MARKERS)]
             line_xs = sorted(by_x)
             for stat, dash in (("val", None), ("test", "5,3")):
                 means, halves, tips = [], [], []
@@ -250,9 +256,10 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                 for x, m, hf, t in zip(line_xs, means, halves, tips):
                     if m is not None:
                         panel.point(x, m, color if connect else (VAL if stat == "val" else TEST), t, yerr=hf,
-                                    r=2.5 if connect else 3.5)
+                                    r=2.5 if connect else 3.5,
+                                    shape=shape if connect else ("circle" if stat == "val" else "square"))
             if len(groups) > 1 and connect:
-                legend_entries.append(LegendEntry(label, color))
+                legend_entries.append(LegendEntry(label, color, marker=shape))
         if chosen is not None:
             cx = x_of(chosen["settings"][key])
             if is_number(chosen["test"]["mean"]):
