@@ -74,6 +74,10 @@ def test_the_flag_follows_training_and_inference_times_into_every_table(tmp_path
     assert re.search(r"^fast & .*\\dag\{\}", latex, re.M) and not re.search(r"^other & .*dag", latex, re.M)
     assert "% † Timed on a busy machine" in latex  # a comment line, as the table's other note
     assert 'id="results-busy"' in html
+    tradeoff = html.split('id="figure-tradeoff-time"')[1].split("</svg>")[0]
+    assert "digits/three/fast: " in tradeoff and "1 of 1 timed on a busy machine" in tradeoff
+    tips = re.findall(r'data-tip="([^"]+)"', tradeoff)
+    assert [t for t in tips if "busy machine" in t] == [t for t in tips if t.startswith("digits/three/fast")]
 
 
 def test_no_sentence_compares_a_flagged_time(tmp_path):

@@ -55,13 +55,17 @@ def robust_train_seconds(row: dict):
     return median * epochs if median is not None and epochs else row.get("train_seconds")
 
 
-def tradeoff_points(study: Study, value) -> list[dict]:
-    """Per model group of completed runs: mean test accuracy against the mean of `value(row)`, with stds."""
+def tradeoff_points(study: Study, value, timed: bool = False) -> list[dict]:
+    """Per model group of completed runs: mean test accuracy against the mean of `value(row)`, with stds.
+    `timed`: the cost is a training time, whose hover says how many of the runs ran on a busy machine."""
     points = []
     for group in study.completed.groups:
         x, y = describe(group.values(value)), group.stat("test_acc")
         if x["mean"] is not None and y["mean"] is not None:
             seeds = f", mean of {len(group.runs)} seeds" if len(group.runs) > 1 else ""
+            busy = sum(bool(r.get("busy_machine")) for r in group.runs) if timed else 0
+            if busy:
+                seeds += f"; {busy} of {len(group.runs)} timed on a busy machine"
             points.append({"dataset": group.dataset, "split": group.split, "model": group.model, "label": group.name,
                            "x": x["mean"], "y": y["mean"], "xerr": x["std"], "yerr": y["std"],
                            "tip": f"{group.name}: {pct(y['mean'], y['std'])} at {significant(x['mean'])}{seeds}"})
@@ -76,7 +80,7 @@ def comparison_figures(study: Study, colors) -> dict[str, str]:
     return {
         "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy", markers),
         "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)", markers),
-        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds),
+        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds, timed=True),
                                                  "training time (s, median epoch × epochs)", colors, markers),
         "tradeoff_params": figures.tradeoff_figure(tradeoff_points(study, lambda r: r.get("params_trainable")),
                                                    "trainable parameters", colors, markers),
