@@ -106,3 +106,9 @@ def test_the_page_shows_the_ranks_with_one_line_per_method(tmp_path):
     assert "chi-square = " in section and "CD = 2.10" in section
     overview = re.search(r'<ul class="overview" id="overview-ranks">(.*?)</ul>', html, re.S).group(1)
     assert "m1 has the best average rank (1.20)" in overview and "m2 is within the critical difference" in overview
+
+
+def test_models_that_tie_on_every_data_set_cannot_be_told_apart():
+    ranked = ranking_section(Study.of(_rows({d: {"m1": 0.9, "m2": 0.9, "m3": 0.9} for d in "abc"})))[0]
+    assert ranked["ranks"] == {"m1": 2.0, "m2": 2.0, "m3": 2.0}
+    assert "cannot be told apart" in ranked["verdict"]

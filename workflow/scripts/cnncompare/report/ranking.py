@@ -19,6 +19,7 @@ freedom divided by sqrt(2) (Demšar's table: 2.343 for k = 3 at alpha 0.05).
 from __future__ import annotations
 
 import math
+import warnings
 
 from scipy import stats as scipy_stats
 
@@ -68,7 +69,9 @@ def rank_models(study: Study, split: str) -> dict | None:
         return None
     per_dataset = [scipy_stats.rankdata([-a for a in row]) for row in table]  # 1 = highest accuracy
     ranks = {m: sum(r[j] for r in per_dataset) / len(datasets) for j, m in enumerate(models)}
-    friedman = scipy_stats.friedmanchisquare(*([row[j] for row in table] for j in range(len(models))))
+    with warnings.catch_warnings():  # all tied on every data set: scipy divides 0 by 0, and says nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        friedman = scipy_stats.friedmanchisquare(*([row[j] for row in table] for j in range(len(models))))
     q, cd = critical_difference(len(models), len(datasets))
     groups = cliques(ranks, cd)
     return {
@@ -82,6 +85,8 @@ def rank_models(study: Study, split: str) -> dict | None:
 
 
 def _p(p: float) -> str:
+    if not math.isfinite(p):
+        return "no p-value: the models tie on every data set"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
@@ -102,7 +107,7 @@ def method_lines(k: int, n: int, friedman, q: float, cd: float) -> list[str]:
 
 def verdict(ranks: dict[str, float], p: float, cd: float, groups: list[list[str]]) -> str:
     best = min(ranks, key=ranks.get)
-    if p >= ALPHA:
+    if not p < ALPHA:  # nan too: every model tied on every data set
         return (f"{best} has the best average rank ({ranks[best]:.2f}), but the Friedman test does not find the "
                 f"ranks to differ ({_p(p)}): over these data sets the models cannot be told apart.")
     tied = sorted({m for c in groups if best in c for m in c} - {best}, key=ranks.get)
