@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cnncompare.columns import HISTORY_COLUMNS
+from cnncompare.data.class_balance import balance_scores
 
 DIGITS = [str(i) for i in range(10)]
 BENCHMARK_HEADER = ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load",
@@ -103,7 +104,7 @@ def write_run(run_dir: Path, dataset: str, split: str, model: str, seed: int, *,
                      "numpy": "2.4.6", "snakemake": "9.27.1"},
         "config": block, "train_loss": history[-1]["train_loss"], "train_acc": best["train_acc"],
         "val_loss": best["val_loss"], "val_acc": best["val_acc"], "test_loss": round(1 - test_acc + 0.1, 4),
-        "test_acc": test_acc, "eval_seconds": 1.5,
+        "test_acc": test_acc, **balance_scores(matrix), "eval_seconds": 1.5,
         # Inference figures of the size a CNN of `params` parameters has at 32 px on two cores.
         "gmacs": round(GMACS.get(model, params * 150 / 1e9), 6),
         "inference_images_per_second": round(1e9 / params * 0.5 * float(rng.normal(1.0, 0.05)) + 50, 1),

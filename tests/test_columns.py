@@ -113,7 +113,7 @@ def test_settings_come_from_the_recorded_model_block(tables):
                 row["freeze"]) == (block["optimizer"], block["lr"], block["batch_size"], block["eval_batch_size"],
                                    block["freeze"])
         assert row["pretrained"] == str(metrics["pretrained"]) and int(row["num_classes"]) == 10
-        assert float(row["chance_acc"]) == 0.1
+        assert float(row["chance_acc"]) == float(row["uniform_acc"]) == 0.1  # ten classes of 36 test images
         assert float(row["gmacs"]) == metrics["gmacs"]
         assert float(row["latency_ms"]) == metrics["latency_ms"]
 
@@ -130,7 +130,7 @@ def test_formatting_is_what_the_csv_module_wrote(tmp_path):
                                    extra={"train_seconds": 0.1 + 0.2, "peak_gpu_mem_mb": 1234.5})
     old_path = results / "runs/d/two/old/seed0/metrics.json"
     for key in ("config", "gmacs", "inference_images_per_second", "latency_ms", "num_classes", "pretrained",
-                "checkpoint_bytes"):
+                "checkpoint_bytes", "chance_acc", "balanced_acc", "macro_f1"):
         del old[key]
     old_path.write_text(json.dumps(old))
     history = results / "runs/d/two/new/seed0/history.csv"
@@ -145,7 +145,8 @@ def test_formatting_is_what_the_csv_module_wrote(tmp_path):
     assert by_model["new"]["train_seconds"] == "0.30000000000000004"
     assert by_model["new"]["checkpoint_bytes"] == str(new["checkpoint_bytes"]) and by_model["old"]["checkpoint_bytes"] == ""
     assert by_model["new"]["peak_gpu_mem_mb"] == "1234.5"
-    for column in ("optimizer", "lr", "gmacs", "num_classes", "chance_acc", "pretrained"):
+    for column in ("optimizer", "lr", "gmacs", "num_classes", "chance_acc", "uniform_acc", "balanced_acc",
+                   "macro_f1", "pretrained"):
         assert by_model["old"][column] == "", column
     assert by_model["new"]["device"] == "cpu (x86_64, 2 threads)"
     assert b'"cpu (x86_64, 2 threads)"' in raw  # quoted, as the csv module quotes a comma

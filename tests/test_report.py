@@ -623,7 +623,9 @@ def test_results_table_as_markdown_and_latex_equals_summary_csv(seeded):
             assert shown_mean == pytest.approx(mean * 100, abs=0.05)
             assert shown_half == pytest.approx(half * 100, abs=0.05)
             assert cells[1] == f"{int(runs[0]['params_trainable']):,}"
-            assert float(cells[2].replace(",", "")) == pytest.approx(seconds, abs=0.05 if seconds < 100 else 0.5)
+            # A time from a busy machine (this 2-core machine may be one) carries its mark: † or \dag{}.
+            time_text = re.fullmatch(r"([\d,.]+)(?: †| \\dag\{\})?", cells[2]).group(1)
+            assert float(time_text.replace(",", "")) == pytest.approx(seconds, abs=0.05 if seconds < 100 else 0.5)
     assert r"\begin{tabular}" in latex and r"\multicolumn{3}{c}{cifar10, three splits}" in latex
 
 

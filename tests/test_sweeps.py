@@ -310,3 +310,49 @@ def test_with_two_keys_each_figure_draws_one_line_per_value_of_the_other():
     assert sorted(re.findall(r'class="line"[^>]*data-label="([^"]+)"', figures["batch_size"]["svg"])) == sorted(
         f"lr = {lr} · {s}" for lr in (0.005, 0.02, 0.08) for s in ("test", "val"))
     assert "<title>chosen: m.batch_size-64.lr-0.08</title>" in figures["lr"]["svg"]
+
+
+def test_a_variant_that_lost_two_of_three_seeds_is_not_chosen(tmp_path):
+    """lr 0.1 has the best validation accuracy on the one seed that survived (seed 1 diverged, seed 2
+    failed): it is not eligible, the sentence names its lost seeds, and lr 0.01 is chosen."""
+    results, infos, files = tmp_path / "results", [], []
+    runs = [(0.01, 0, 0.90, 0.89, "completed"), (0.01, 1, 0.91, 0.90, "completed"), (0.01, 2, 0.89, 0.88, "completed"),
+            (0.1, 0, 0.97, 0.96, "completed"), (0.1, 1, None, None, "diverged"),
+            (0.001, 0, 0.70, 0.70, "completed"), (0.001, 1, 0.71, 0.70, "completed"),
+            (0.001, 2, 0.72, 0.71, "completed")]
+    for lr, seed, val, test, status in runs:
+        folder = results / f"{lr}-{seed}"
+        infos.append(synthetic_runs.write_run(folder, "digits", "three", f"m.lr-{lr}", seed, accuracy=test or 0.1,
+                                              epoch_seconds=1.0, params=1000,
+                                              extra={"val_acc": val, "test_acc": test, "status": status}))
+        files.append(read_run_files(folder / "metrics.json", folder / "confusion.csv", folder / "misclassified.npz"))
+    # Seed 2 of lr 0.1 failed: the partial report's row for a run without metrics.json.
+    infos.append({"dataset": "digits", "split": "three", "model": "m.lr-0.1", "seed": 2, "status": "failed",
+                  "epochs_run": 3, "note": "train.log: ERROR out of memory"})
+    models = {f"m.lr-{lr}": _variant(f"m.lr-{lr}", lr) for lr in (0.01, 0.1, 0.001)}
+    out = tmp_path / "report.html"
+    render(infos, [], files, REPO / "report/report.html.j2", out, models=models)
+    html = out.read_text()
+    overview = re.search(r'<ul class="overview" id="overview-sweeps">(.*?)</ul>', html, re.S).group(1)
+    assert "validation accuracy of the three-split runs picks m.lr-0.01 (validation 90.0%" in overview
+    assert ("m.lr-0.1 had the highest validation accuracy (97.0%, one seed) but is not eligible: seed 1 diverged, "
+            "seed 2 failed (1 of 3 planned seeds completed).") in overview
+    assert "picks m.lr-0.1" not in overview
+    assert re.findall(r'data-model="([^"]+)" class="chosen"', html) == ["m.lr-0.01"]
+    assert "1 / 3 (not eligible)" in html
+
+
+def test_variants_within_noise_of_the_chosen_one_are_named():
+    """Wilson intervals recomputed by hand: 360 validation images, 0.95 and 0.94 overlap, 0.80 does not."""
+    from scipy.stats import binomtest
+    from cnncompare.report.study import Study
+    from cnncompare.report.sweep_report import sweep_section
+
+    rows = [{"dataset": "d", "split": "three", "model": f"m.lr-{lr}", "seed": 0, "status": "completed",
+             "val_acc": val, "test_acc": val, "val_size": 360} for lr, val in ((0.01, 0.95), (0.1, 0.94), (1, 0.80))]
+    models = {f"m.lr-{lr}": _variant(f"m.lr-{lr}", lr) for lr in (0.01, 0.1, 1)}
+    lines = sweep_section(Study.of(rows, models=models))["choices"][0]["lines"]
+    ci = {v: binomtest(round(v * 360), 360).proportion_ci(method="wilson") for v in (0.95, 0.94, 0.80)}
+    assert ci[0.94].high >= ci[0.95].low and ci[0.80].high < ci[0.95].low
+    assert any(line.startswith("Within noise of m.lr-0.01 on validation") and line.endswith(": m.lr-0.1.")
+               for line in lines), lines

@@ -93,7 +93,7 @@ def test_metrics_json_holds_the_contract_keys(finished):
         "dataset", "split", "model", "arch", "seed", "epochs_run", "best_epoch", "train_loss", "train_acc",
         "val_loss", "val_acc", "test_loss", "test_acc", "train_seconds", "images_per_second", "peak_rss_mb",
         "peak_gpu_mem_mb", "checkpoint_bytes", "params_total", "params_trainable", "device", "versions", "status",
-        "tested_epoch", "tested_weights", "performance",
+        "tested_epoch", "tested_weights", "performance", "chance_acc", "balanced_acc", "macro_f1", "eval_threads",
     ]
     missing = [k for k in required if k not in metrics]
     assert not missing
@@ -105,6 +105,9 @@ def test_metrics_json_holds_the_contract_keys(finished):
     # In the two-split protocol validation is the test set, so they agree exactly.
     assert metrics["val_acc"] == metrics["test_acc"]
     assert 1 <= metrics["tested_epoch"] <= metrics["epochs_run"]
+    # Ten classes of 30 test images each: chance is 0.1, and balanced accuracy equals accuracy.
+    assert metrics["chance_acc"] == 0.1 and abs(metrics["balanced_acc"] - metrics["test_acc"]) < 1e-6
+    assert 0 <= metrics["macro_f1"] <= 1
 
 
 def test_history_has_every_epoch_of_every_run(finished):

@@ -91,6 +91,10 @@ SUMMARY: list[Column] = [
     Column("val_acc", "number", "fraction (0-1)", "accuracy on the validation part"),
     Column("test_loss", "number", "nats", "mean cross-entropy on the official test set"),
     Column("test_acc", "number", "fraction (0-1)", "accuracy on the official test set"),
+    Column("balanced_acc", "number", "fraction (0-1)", "balanced accuracy on the test set: the mean over its "
+           "classes of each class's recall (scikit-learn's balanced_accuracy_score)"),
+    Column("macro_f1", "number", "fraction (0-1)", "macro-F1 on the test set: the mean F1 over the classes "
+           "that have test images or predictions (scikit-learn's f1_score, average=\"macro\")"),
     Column("train_seconds", "number", "s", "time of all epochs, training and validation, in process "
            "(start-up and data loading not included)"),
     Column("images_per_second", "number", "images/s", "training throughput: augmented training images "
@@ -121,6 +125,8 @@ SUMMARY: list[Column] = [
            "train.benchmark.tsv max_rss"),
     Column("evaluate_job_seconds", "number", "s", "wall time of the whole evaluate_model job",
            "evaluate.benchmark.tsv s"),
+    Column("evaluate_job_cpu_seconds", "number", "s", "CPU time of the whole evaluate_model job (with its wall "
+           "time and threads, whether it ran on a busy machine)", "evaluate.benchmark.tsv cpu_time"),
     Column("evaluate_job_max_rss_mb", "number", "MB (2^20 bytes)", "peak resident memory of the evaluate_model "
            "job", "evaluate.benchmark.tsv max_rss"),
     Column("tested_weights", "text", "", "which weights were tested, in words (`epoch 7, the best validation "
@@ -143,7 +149,10 @@ SUMMARY: list[Column] = [
     Column("weights", "text", "", "the ImageNet weights used (torchvision's enum name); empty for a random "
            "start"),
     Column("num_classes", "integer", "classes", "classes of the data set"),
-    Column("chance_acc", "number", "fraction (0-1)", "accuracy of guessing: 1 / num_classes", DERIVED),
+    Column("chance_acc", "number", "fraction (0-1)", "chance level: the largest class's share of the test set, "
+           "the accuracy of always answering that class (0.9 on a 90/10 test set)"),
+    Column("uniform_acc", "number", "fraction (0-1)", "accuracy of guessing uniformly: 1 / num_classes "
+           "(equal to chance_acc on a balanced test set)", DERIVED),
     Column("gmacs", "number", "GMACs", "multiply-adds per image at image_size, in billions "
            "(torch.utils.flop_counter's FLOPs / 2; convolutions and matrix products)"),
     Column("inference_images_per_second", "number", "images/s", "inference throughput at eval_batch_size on "
@@ -172,8 +181,8 @@ REPORT: list[Column] = [
            "`epoch_seconds`): one slow epoch on a busy machine does not move it", DERIVED),
     Column("epoch_spread_seconds", "number", "s", "spread of the run's epoch times: their interquartile range",
            DERIVED),
-    Column("flags", "text", "", "timing notes: a busy machine (the training job got too small a share of its "
-           "cores), or a GPU requested and the CPU found", DERIVED),
+    Column("flags", "text", "", "timing notes: a busy machine (the training job, or the evaluate job that "
+           "measured inference, got too small a share of its cores), or a GPU requested and the CPU found", DERIVED),
 ]
 
 SUMMARY_COLUMNS = [c.name for c in SUMMARY]

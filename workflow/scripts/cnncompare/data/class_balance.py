@@ -83,3 +83,22 @@ def check_classes(train_labels: np.ndarray, test_labels: np.ndarray, classes: li
             "accuracy, see the per-class accuracy"
         )
     return warnings
+
+
+def balance_scores(matrix: np.ndarray) -> dict[str, float]:
+    """What a test confusion matrix (counts[i, j]: class i predicted as j) says beyond accuracy:
+
+    chance_acc     the majority class's share of the test images: the accuracy of always answering it
+                   (0.9 on a 90/10 test set, where 1 / classes would say 0.5)
+    balanced_acc   the mean over the classes that have test images of each one's recall
+                   (scikit-learn's balanced_accuracy_score)
+    macro_f1       the mean F1 over the classes that have test images or predictions
+                   (scikit-learn's f1_score(average="macro"))"""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    support, predicted, right = matrix.sum(axis=1), matrix.sum(axis=0), np.diag(matrix)
+    present = support > 0
+    seen = present | (predicted > 0)
+    f1 = 2 * right[seen] / (support[seen] + predicted[seen])
+    return {"chance_acc": float(support.max() / support.sum()),
+            "balanced_acc": float(np.mean(right[present] / support[present])),
+            "macro_f1": float(np.mean(f1))}

@@ -42,7 +42,7 @@ def read_benchmark(path) -> dict[str, float | None]:
 
 
 def _derived(name: str, metrics: dict):
-    if name == "chance_acc":
+    if name == "uniform_acc":
         classes = metrics.get("num_classes")
         return 1 / classes if classes else None
     raise ValueError(f"summary.csv column {name!r} is derived, but aggregate does not know how")

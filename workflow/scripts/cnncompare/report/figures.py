@@ -25,11 +25,12 @@ from cnncompare.report.numbers import learning_rate, loss, pct, percent, percent
 from cnncompare.report.stats import describe, pareto_front
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale, esc, num
 
-# Distinct on white and dark enough for thin lines; grey is left for reference lines.
-PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#e7969c", "#003f5c", "#b07aa1",
-]
+# Okabe and Ito's palette, which readers with any common colour-vision deficiency tell apart
+# (https://jfly.uni-koeln.de/color/): blue, vermillion, bluish green, orange, reddish purple, sky
+# blue, black. Its yellow is left out (too faint for a thin line on white), and grey is left for
+# reference lines. Colour is never alone: each model also has a marker (model_markers).
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000"]
+MARKER_EVERY = 5  # a curve shows its model's marker on about this many epochs
 REFERENCE = "#777"
 PART_STYLES = {"val": ("validation", None, 1.8), "train": ("training", "2,3", 1.3)}
 
@@ -49,6 +50,24 @@ def model_colors(models: list[str]) -> dict[str, str]:
         taken.add(slot)
         colors[model] = PALETTE[slot]
     return colors
+
+
+def model_markers(models: list[str], colors: dict[str, str] | None = None) -> dict[str, str]:
+    """A marker shape per model (svgplot.MARKERS), chosen by its name as its colour is, so it too stays
+    when other models are added: distinct shapes while there are free ones, and after that a shape no
+    model of the same colour has, so two models never share both."""
+    colors = colors or model_colors(models)
+    shapes = svgplot.MARKERS
+    markers, used, pairs = {}, set(), set()
+    for model in dict.fromkeys(models):
+        start = (zlib.crc32(model.encode()) // len(PALETTE)) % len(shapes)
+        order = [(start + i) % len(shapes) for i in range(len(shapes))]
+        free = [i for i in order if i not in used and (colors[model], i) not in pairs]
+        slot = free[0] if free else next((i for i in order if (colors[model], i) not in pairs), start)
+        used.add(slot)
+        pairs.add((colors[model], slot))
+        markers[model] = shapes[slot]
+    return markers
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -89,8 +108,10 @@ def _facets(keys: list[tuple[str, str]]):
     return datasets, splits
 
 
-def _legend_block(colors: dict[str, str], keys: list[LegendEntry], x: float, y: float, kind: str = "line"):
-    models = [LegendEntry(m, c, kind, data={"data-legend-model": m}) for m, c in colors.items()]
+def _legend_block(colors: dict[str, str], keys: list[LegendEntry], x: float, y: float, kind: str = "line",
+                  markers: dict[str, str] | None = None):
+    markers = markers or model_markers(list(colors), colors)
+    models = [LegendEntry(m, c, kind, data={"data-legend-model": m}, marker=markers.get(m)) for m, c in colors.items()]
     body, w1, h1 = svgplot.legend(models, x, y, "model (click: hide)")
     key_svg, w2, h2 = svgplot.legend(keys, x, y + h1 + 10, "lines") if keys else ("", 0, 0)
     return body + key_svg, max(w1, w2), h1 + 10 + h2
@@ -103,7 +124,7 @@ LEFT, TOP, GAP_X, GAP_Y = 58, 30, 70, 62
 
 
 def curves_figure(series: list[dict], metric: str, colors: dict[str, str], chance: dict[str, float] | None = None,
-                  ylabel: str = "") -> str:
+                  ylabel: str = "", markers: dict[str, str] | None = None) -> str:
     """Validation (solid) and training (dotted) `metric` per epoch: one panel per
     data set and split, one colour per model; a dashed chance level on accuracy,
     a log axis on loss.
@@ -115,6 +136,7 @@ def curves_figure(series: list[dict], metric: str, colors: dict[str, str], chanc
     datasets, splits = _facets(keys)
     if not datasets:
         return svgplot.figure(300, 40, '<text x="10" y="24" font-size="12">No epochs to show.</text>')
+    markers = markers or model_markers(list(colors), colors)
     log = metric == "loss"
     values = [r.get(f"{p}_{metric}") for s in series for h in s["histories"] for r in h for p in ("train", "val")]
     include = ([*(chance or {}).values(), 1.0] if metric == "acc" else [])
@@ -148,15 +170,28 @@ def curves_figure(series: list[dict], metric: str, colors: dict[str, str], chanc
                     tips = [f"epoch {e}: {show(m, d)}" if m is not None else "" for e, m, d in zip(epochs, means, stds)]
                     panel.line(epochs, means, color, dash, width, {**data, "data-part": part}, tips,
                                f"{s['label']} · {name}")
+                    if part == "val":
+                        _curve_markers(panel, epochs, means, color, markers[s["model"]], data, last_epoch)
             panels.append(panel)
     width = LEFT + len(splits) * (PANEL_W + GAP_X) - GAP_X
     keys = [LegendEntry("validation", "#444"), LegendEntry("training", "#444", dash="2,3")]
     if metric == "acc" and chance:
-        keys.append(LegendEntry("chance (1 / classes)", REFERENCE, dash="5,4"))
-    legend_svg, legend_w, legend_h = _legend_block(colors, keys, width + 24, TOP - 10)
+        keys.append(LegendEntry("chance (largest class)", REFERENCE, dash="5,4"))
+    legend_svg, legend_w, legend_h = _legend_block(colors, keys, width + 24, TOP - 10, markers=markers)
     height = max(TOP + len(datasets) * (PANEL_H + GAP_Y) - GAP_Y + 44, TOP + legend_h)
     body = "".join(p.render() for p in panels) + legend_svg
     return svgplot.figure(width + 24 + legend_w + 10, height, body, title=ylabel)
+
+
+def _curve_markers(panel: Panel, epochs, values, color: str, shape: str, data: dict, last_epoch: int) -> None:
+    """The model's marker on about MARKER_EVERY of a validation line's epochs (the last included)."""
+    step = max(1, round(last_epoch / MARKER_EVERY))
+    shown = [(e, v) for e, v in zip(epochs, values)
+             if v is not None and math.isfinite(v) and (v > 0 or not panel.yscale.log)
+             and ((last_epoch - e) % step == 0)]
+    if shown:
+        panel.raw(f'<g class="markers"{svgplot.attrs(data)}>'
+                  + "".join(svgplot.marker(shape, panel.px(e), panel.py(v), 3.2, color) for e, v in shown) + "</g>")
 
 
 # --- one run's curves ------------------------------------------------------------------------------------
@@ -203,7 +238,8 @@ def run_panels(history: list[dict], title: str, color: str) -> str:
 # --- accuracy against a cost, with Pareto fronts ---------------------------------------------------------
 
 
-def tradeoff_figure(points: list[dict], xlabel: str, colors: dict[str, str]) -> str:
+def tradeoff_figure(points: list[dict], xlabel: str, colors: dict[str, str],
+                    markers: dict[str, str] | None = None) -> str:
     """Test accuracy (y) against a cost (x, log axis), one point per model (the
     mean over its seeds, bars of one standard deviation), one panel per data set
     and split; each panel's Pareto front ringed and joined, so a front never
@@ -212,6 +248,7 @@ def tradeoff_figure(points: list[dict], xlabel: str, colors: dict[str, str]) -> 
     if not datasets:
         return svgplot.figure(300, 40, '<text x="10" y="24" font-size="12">No completed run to place.</text>')
     w, h = 330, 230
+    markers = markers or model_markers(list(colors), colors)
     log = all(p["x"] > 0 for p in points)
     panels = []
     for row, dataset in enumerate(datasets):
@@ -239,13 +276,14 @@ def tradeoff_figure(points: list[dict], xlabel: str, colors: dict[str, str]) -> 
             for p in members:
                 data = {"data-dataset": dataset, "data-split": split, "data-model": p["model"]}
                 tip = p.get("tip") or f"{p['label']}: {pct(p['y'])}"
-                panel.point(p["x"], p["y"], colors[p["model"]], tip, data, p.get("xerr"), p.get("yerr"))
+                panel.point(p["x"], p["y"], colors[p["model"]], tip, data, p.get("xerr"), p.get("yerr"),
+                            shape=markers[p["model"]])
                 labels.append({"x": panel.px(p["x"]), "y": panel.py(p["y"]), "text": p["model"], "data": data})
             svgplot.place_labels(panel, labels)
             panels.append(panel)
     width = LEFT + len(splits) * (w + GAP_X) - GAP_X
     legend_svg, legend_w, legend_h = _legend_block(colors, [LegendEntry("Pareto front", "#555", kind="ring")],
-                                                   width + 24, TOP - 10, kind="point")
+                                                   width + 24, TOP - 10, kind="point", markers=markers)
     height = max(TOP + len(datasets) * (h + GAP_Y) - GAP_Y + 44, TOP + legend_h)
     return svgplot.figure(width + 24 + legend_w + 10, height, "".join(p.render() for p in panels) + legend_svg,
                           title=f"test accuracy against {xlabel}")

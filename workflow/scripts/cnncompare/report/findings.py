@@ -40,8 +40,12 @@ def _accuracy(group: dict) -> str:
 
 
 def _time_line(best: dict, groups: list[dict]) -> str | None:
-    """The best model's median epoch against the cheapest model's, or that the spread does not separate them."""
-    timed = [g for g in groups if g["timing"]["median"] is not None]
+    """The best model's median epoch against the cheapest model's, or that the spread does not separate them.
+    A model with a run timed on a busy machine is compared with none: its times say more about the machine."""
+    if best["busy"] and best["timing"]["median"] is not None:
+        return (f"Its times are not compared: {best['busy']} of its {len(best['runs'])} run"
+                f"{'s' if len(best['runs']) > 1 else ''} ran on a busy machine.")
+    timed = [g for g in groups if g["timing"]["median"] is not None and not g["busy"]]
     if best not in timed or len(timed) < 2:
         return None
     fastest = min(timed, key=lambda g: g["timing"]["median"])
@@ -83,11 +87,15 @@ def _setting_lines(groups: list[dict], split: str, lead: bool) -> list[str]:
     return lines
 
 
-def overview(study: Study) -> dict:
+def overview(study: Study, shown: Study | None = None) -> dict:
     """The answer per data set, the headline protocol first; then what did not complete.
+
+    `shown`: every run the report shows (the sweeps' variants not chosen included), which the busy-machine
+    count covers; `study` itself when None.
 
     {"datasets": [{"dataset", "lines"}], "notes": [...]}"""
     rows, done = study.rows, study.completed.rows
+    shown_done = (shown or study).completed.rows
     groups = model_groups(study)
     found = {"datasets": [], "notes": []}
     if not done:
@@ -96,9 +104,9 @@ def overview(study: Study) -> dict:
         lines = []
         for i, split in enumerate(study.completed.splits_of(dataset)):
             lines += _setting_lines([g for g in groups if (g["dataset"], g["split"]) == (dataset, split)], split, i == 0)
-        busy = [r for r in done if r["dataset"] == dataset and r.get("busy_machine")]
+        busy = [r for r in shown_done if r["dataset"] == dataset and r.get("busy_machine")]
         if busy:
-            lines.append(f"{len(busy)} of {sum(r['dataset'] == dataset for r in done)} runs ran on a busy machine "
+            lines.append(f"{len(busy)} of {sum(r['dataset'] == dataset for r in shown_done)} runs ran on a busy machine "
                          f"(their training job got less than {share(timing.BUSY_CPU_SHARE)} of its cores over its wall "
                          "time): their times say more about the machine than about the model.")
         found["datasets"].append({"dataset": dataset, "lines": lines})
@@ -122,6 +130,9 @@ BEST_METRICS = [
 ]
 
 
+TIMED = {"shortest median epoch", "highest training throughput"}  # BEST_METRICS that compare times
+
+
 def best_per_setting(study: Study) -> list[dict]:
     """Per (dataset, split), the headline protocol first: the best model for each of
     BEST_METRICS (first in run order on a tie; the mean over seeds)."""
@@ -131,6 +142,10 @@ def best_per_setting(study: Study) -> list[dict]:
         members = [g for g in groups if (g["dataset"], g["split"]) == (dataset, split)]
         for what, value, highest, show in BEST_METRICS:
             candidates = [g for g in members if is_number(value(g))]
+            left_out = []
+            if what in TIMED:  # a time from a busy machine is not compared
+                left_out = [g for g in candidates if g["busy"]]
+                candidates = [g for g in candidates if not g["busy"]]
             if not candidates:
                 continue
             pick = (max if highest else min)(candidates, key=value)
@@ -139,6 +154,9 @@ def best_per_setting(study: Study) -> list[dict]:
                 close = [g for g in candidates if g is not pick and timing.within_spread(pick["timing"], g["timing"])]
                 if close:
                     text += f" (within the epoch spread of {', '.join(g['model'] for g in close)})"
+            if left_out:
+                text += (f" (not compared, timed on a busy machine: "
+                         f"{', '.join(g['model'] for g in left_out)})")
             best.append({"setting": f"{dataset}/{split}", "metric": what, "run": pick["label"],
                          "value": value(pick), "text": text,
                          "data": {"data-dataset": dataset, "data-split": split, "data-model": pick["model"]}})

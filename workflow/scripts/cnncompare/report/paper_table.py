@@ -7,7 +7,8 @@ table as Markdown and LaTeX text, which the page copies with a button."""
 from __future__ import annotations
 
 from cnncompare.protocols import protocol
-from cnncompare.report.numbers import count, fmt, pct, percent, points, whole_seconds
+from cnncompare.report.numbers import count, fmt, pct, percent, points, share, whole_seconds
+from cnncompare.report.timing import BUSY_CPU_SHARE
 from cnncompare.report.stats import describe, is_number, mean_interval
 from cnncompare.report.study import Study
 MEASURES = [("test acc. (%)", "acc"), ("trainable params", "params"), ("training (s)", "time")]
@@ -46,6 +47,22 @@ def _applies(reference: dict | None, dataset: str) -> bool:
     return bool(reference) and bool(reference_text(reference)) and reference.get("dataset") in (None, "", dataset)
 
 
+BUSY_MARK = "†"
+BUSY_NOTE = (f"{BUSY_MARK} Timed on a busy machine (the training job got less than {share(BUSY_CPU_SHARE)} of its "
+             "cores): the time says more about the machine than about the model.")
+
+
+def time_cell(runs, data: dict) -> dict:
+    """The mean training time, marked † when a run of it was timed on a busy machine (the flag that
+    study.with_run_facts adds follows the time into the page, Markdown and LaTeX)."""
+    text = whole_seconds(describe([r.get("train_seconds") for r in runs])["mean"])
+    busy = sum(bool(r.get("busy_machine")) for r in runs)
+    if not busy:
+        return {"text": text, "data": data, "title": None}
+    return {"text": f"{text} {BUSY_MARK}", "data": data, "busy": True,
+            "title": f"{busy} of {len(runs)} run{'s' if len(runs) > 1 else ''} timed on a busy machine"}
+
+
 def results_table(study: Study) -> dict:
     """The table as cells (for the page) and as Markdown and LaTeX; beside the
     results, what each model's `reference:` says was reported elsewhere."""
@@ -75,8 +92,7 @@ def results_table(study: Study) -> dict:
                 {"text": accuracy_text(group.accuracy if group else mean_interval([])), "data": data,
                  "title": ", ".join(repr(a) for a in accs) or None},
                 {"text": params_text([r.get("params_trainable") for r in runs]), "data": data, "title": None},
-                {"text": whole_seconds(describe([r.get("train_seconds") for r in runs])["mean"]), "data": data,
-                 "title": None},
+                time_cell(runs, data),
             ]
         for dataset in ref_datasets:
             reference = references.get(model) or {}
@@ -87,7 +103,8 @@ def results_table(study: Study) -> dict:
 
     sources = [{"model": m, "source": references[m].get("source") or "", "text": reference_text(references[m])}
                for m in models if any(_applies(references.get(m), d) for d in ref_datasets)]
-    table = {"groups": groups, "columns": columns, "rows": body, "sources": sources}
+    table = {"groups": groups, "columns": columns, "rows": body, "sources": sources,
+             "busy": any(c.get("busy") for row in body for c in row["cells"])}
     table["markdown"] = to_markdown(table)
     table["latex"] = to_latex(table)
     return table
@@ -114,7 +131,7 @@ def to_markdown(table: dict) -> str:
 
     lines = [line(headers), "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
     lines += [line([row["model"], *(c["text"] or "" for c in row["cells"])]) for row in table["rows"]]
-    lines += ["", NOTE]
+    lines += ["", NOTE] + ([BUSY_NOTE] if table.get("busy") else [])
     lines += [f"Reported for {s['model']}: {s['text']} ({s['source']})." for s in table["sources"]]
     return "\n".join(lines) + "\n"
 
@@ -125,7 +142,8 @@ def latex_escape(text) -> str:
     for char, repl in (("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
                        ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")):
         out = out.replace(char, repl)
-    return out.replace("\0", r"\textbackslash{}").replace("±", r"$\pm$").replace("–", "--")
+    return (out.replace("\0", r"\textbackslash{}").replace("±", r"$\pm$").replace("–", "--")
+            .replace(BUSY_MARK, r"\dag{}"))
 
 
 def to_latex(table: dict) -> str:
@@ -147,6 +165,6 @@ def to_latex(table: dict) -> str:
     ]
     lines += [" & ".join([latex_escape(row["model"]), *(latex_escape(c["text"]) for c in row["cells"])]) + r" \\"
               for row in table["rows"]]
-    lines += [r"\bottomrule", r"\end{tabular}", "% " + NOTE]
+    lines += [r"\bottomrule", r"\end{tabular}", "% " + NOTE] + (["% " + BUSY_NOTE] if table.get("busy") else [])
     lines += [f"% Reported for {s['model']}: {s['text']} ({s['source']})." for s in table["sources"]]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from cnncompare.fileio import atomic_path
 from cnncompare.plan.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
 from cnncompare.plan.runs import run_label
-from cnncompare.report import figures, findings, labels, paper_table, sweep_report, tables, timing
+from cnncompare.report import figures, findings, labels, paper_table, ranking, sweep_report, tables, timing
 from cnncompare.report.numbers import fmt, pct, share, significant
 from cnncompare.report.report_data import read_rows, read_run_files
 from cnncompare.report.stats import describe
@@ -55,13 +55,17 @@ def robust_train_seconds(row: dict):
     return median * epochs if median is not None and epochs else row.get("train_seconds")
 
 
-def tradeoff_points(study: Study, value) -> list[dict]:
-    """Per model group of completed runs: mean test accuracy against the mean of `value(row)`, with stds."""
+def tradeoff_points(study: Study, value, timed: bool = False) -> list[dict]:
+    """Per model group of completed runs: mean test accuracy against the mean of `value(row)`, with stds.
+    `timed`: the cost is a training time, whose hover says how many of the runs ran on a busy machine."""
     points = []
     for group in study.completed.groups:
         x, y = describe(group.values(value)), group.stat("test_acc")
         if x["mean"] is not None and y["mean"] is not None:
             seeds = f", mean of {len(group.runs)} seeds" if len(group.runs) > 1 else ""
+            busy = sum(bool(r.get("busy_machine")) for r in group.runs) if timed else 0
+            if busy:
+                seeds += f"; {busy} of {len(group.runs)} timed on a busy machine"
             points.append({"dataset": group.dataset, "split": group.split, "model": group.model, "label": group.name,
                            "x": x["mean"], "y": y["mean"], "xerr": x["std"], "yerr": y["std"],
                            "tip": f"{group.name}: {pct(y['mean'], y['std'])} at {significant(x['mean'])}{seeds}"})
@@ -69,15 +73,17 @@ def tradeoff_points(study: Study, value) -> list[dict]:
 
 
 def comparison_figures(study: Study, colors) -> dict[str, str]:
-    chance = {r["dataset"]: 1 / r["num_classes"] for r in study.rows if r.get("num_classes")}
+    chance = {d: level for d in study.datasets
+              if (level := tables.chance_level([r for r in study.rows if r["dataset"] == d])) is not None}
     series = curve_series(study)
+    markers = figures.model_markers(list(colors), colors)
     return {
-        "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy"),
-        "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)"),
-        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds),
-                                                 "training time (s, median epoch × epochs)", colors),
+        "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy", markers),
+        "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)", markers),
+        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds, timed=True),
+                                                 "training time (s, median epoch × epochs)", colors, markers),
         "tradeoff_params": figures.tradeoff_figure(tradeoff_points(study, lambda r: r.get("params_trainable")),
-                                                   "trainable parameters", colors),
+                                                   "trainable parameters", colors, markers),
     }
 
 
@@ -203,9 +209,10 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
             "splits": study.splits,
             "models": [{"name": m, "color": c} for m, c in colors.items()],
         },
-        "overview": findings.overview(ranked),
+        "overview": findings.overview(ranked, study),
         "results": paper_table.results_table(study),
         "best": findings.best_per_setting(ranked),
+        "ranking": ranking.ranking_section(ranked),
         "sweeps": sweeps,
         "datasets": tables.dataset_tables(study),
         "models": model_table(study, colors),

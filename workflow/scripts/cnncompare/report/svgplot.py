@@ -234,7 +234,7 @@ class Panel:
             self.labels.append(f'<text x="{num(self.x + self.w - 3)}" y="{num(self.y + self.py(y) - 3)}" '
                                f'text-anchor="end" font-size="9" fill="{color}">{esc(label)}</text>')
 
-    def point(self, x, y, color, tip, data=None, xerr=None, yerr=None, r=4.0, ring=False):
+    def point(self, x, y, color, tip, data=None, xerr=None, yerr=None, r=4.0, ring=False, shape="circle"):
         px, py = self.px(x), self.py(y)
         parts = []
         if yerr:
@@ -243,8 +243,13 @@ class Panel:
         if xerr and (not self.xscale.log or x - xerr > 0):
             lo, hi = self.px(x - xerr), self.px(x + xerr)
             parts.append(f'<path d="M{num(lo)},{num(py)}H{num(hi)}" stroke="{color}" stroke-width="1"/>')
-        parts.append(f'<circle class="point" cx="{num(px)}" cy="{num(py)}" r="{r}" fill="{color}" '
-                     f'data-tip="{esc(tip)}"><title>{esc(tip)}</title></circle>')
+        if shape == "circle":
+            parts.append(f'<circle class="point" cx="{num(px)}" cy="{num(py)}" r="{r}" fill="{color}" '
+                         f'data-tip="{esc(tip)}"><title>{esc(tip)}</title></circle>')
+        else:  # the shape drawn, and under it the invisible circle the page's hover reads
+            parts.append(marker(shape, px, py, r * 1.1, color))
+            parts.append(f'<circle class="point" cx="{num(px)}" cy="{num(py)}" r="{r}" fill="{color}" '
+                         f'fill-opacity="0" data-tip="{esc(tip)}"><title>{esc(tip)}</title></circle>')
         self.marks.append(f'<g class="mark"{attrs(data)}>{"".join(parts)}</g>')
         return Box(px - r, py - r, px + r, py + r)
 
@@ -279,6 +284,33 @@ class Panel:
                        f'font-size="10" fill="{INK}">{esc(self.ylabel)}</text>')
         out.append("</g>")
         return "".join(out) + "".join(self.labels)
+
+
+# --- markers: a shape per model, so no model is told apart by colour alone ----------------------------
+
+MARKERS = ("circle", "square", "triangle", "diamond", "triangle-down", "cross", "plus")
+
+
+def marker(shape: str, x: float, y: float, r: float, color: str, extra: str = "") -> str:
+    """A filled (or, for cross and plus, stroked) marker of `shape` centred on (x, y), about 2r across."""
+    if shape == "circle":
+        return f'<circle cx="{num(x)}" cy="{num(y)}" r="{num(r)}" fill="{color}"{extra}/>'
+    k = r * 0.88
+    paths = {
+        "square": f"M{num(x - k)},{num(y - k)}h{num(2 * k)}v{num(2 * k)}h{num(-2 * k)}Z",
+        "triangle": f"M{num(x)},{num(y - r * 1.15)}L{num(x + r * 1.05)},{num(y + r * 0.75)}"
+                    f"L{num(x - r * 1.05)},{num(y + r * 0.75)}Z",
+        "triangle-down": f"M{num(x)},{num(y + r * 1.15)}L{num(x + r * 1.05)},{num(y - r * 0.75)}"
+                         f"L{num(x - r * 1.05)},{num(y - r * 0.75)}Z",
+        "diamond": f"M{num(x)},{num(y - r * 1.25)}L{num(x + r)},{num(y)}L{num(x)},{num(y + r * 1.25)}"
+                   f"L{num(x - r)},{num(y)}Z",
+        "cross": f"M{num(x - k)},{num(y - k)}L{num(x + k)},{num(y + k)}M{num(x - k)},{num(y + k)}L{num(x + k)},{num(y - k)}",
+        "plus": f"M{num(x - r)},{num(y)}H{num(x + r)}M{num(x)},{num(y - r)}V{num(y + r)}",
+    }
+    if shape in ("cross", "plus"):
+        return (f'<path d="{paths[shape]}" fill="none" stroke="{color}" stroke-width="{num(max(1.6, r * 0.6))}" '
+                f'data-shape="{shape}"{extra}/>')
+    return f'<path d="{paths[shape]}" fill="{color}" data-shape="{shape}"{extra}/>'
 
 
 # --- labels without overlap --------------------------------------------------------------------------
@@ -335,6 +367,7 @@ class LegendEntry:
     kind: str = "line"  # line, dash, point, band
     dash: str | None = None
     data: dict | None = None  # data-legend-model makes the entry toggle that model in the page
+    marker: str | None = None  # a MARKERS shape drawn on the swatch (a point's shape, or on the line)
 
 
 def legend(entries: list[LegendEntry], x: float, y: float, title: str = "") -> tuple[str, float, float]:
@@ -348,13 +381,14 @@ def legend(entries: list[LegendEntry], x: float, y: float, title: str = "") -> t
     for entry in entries:
         cy = y + row + 7
         if entry.kind == "point":
-            swatch = f'<circle cx="{num(x + 10)}" cy="{num(cy)}" r="4" fill="{entry.color}"/>'
+            swatch = marker(entry.marker or "circle", x + 10, cy, 4, entry.color)
         elif entry.kind == "ring":
             swatch = (f'<circle cx="{num(x + 10)}" cy="{num(cy)}" r="6" fill="none" stroke="{entry.color}" '
                       f'stroke-width="1.2"/>')
         else:
             dash = f' stroke-dasharray="{entry.dash}"' if entry.dash else ""
-            swatch = (f'<path d="M{num(x)},{num(cy)}h20" stroke="{entry.color}" stroke-width="2"{dash}/>')
+            swatch = (f'<path d="M{num(x)},{num(cy)}h20" stroke="{entry.color}" stroke-width="2"{dash}/>'
+                      + (marker(entry.marker, x + 10, cy, 3.4, entry.color) if entry.marker else ""))
         clickable = ' class="legend-entry" style="cursor:pointer"' if entry.data else ' class="legend-key"'
         out.append(f'<g{clickable}{attrs(entry.data)}><rect x="{num(x - 2)}" y="{num(cy - 7)}" '
                    f'width="{num(26 + text_width(entry.text, 10))}" height="14" fill="#fff" fill-opacity="0"/>'

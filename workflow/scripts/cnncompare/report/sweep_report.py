@@ -7,6 +7,16 @@ only then is its test accuracy reported. Two-split runs validate on the test
 set itself, so a choice among them is a choice made on the test set, and the
 report says so.
 
+A variant is eligible only when every planned seed of it completed: one that
+won on the seed that survived while its others diverged or failed is not
+chosen, and the choice's sentence names the seeds it lost. The planned seeds of
+a data set and split are those of its runs: the plan crosses every model with
+the same `compare.seeds`, and a run that failed is in the study's rows with
+status "failed" (the partial report). Variants within noise of the chosen one
+on validation are named beside it: those whose 95% Wilson interval of
+validation accuracy, taken over all their seeds (lowest low to highest high),
+overlaps the chosen variant's.
+
 Which runs are variants of which block comes from the render rule's `models`
 param ({variant: {"sweep": {"block", "keys", "settings"}}}), written by the
 plan (cnncompare.plan.sweeps); summary.csv is not changed by sweeps.
@@ -16,34 +26,107 @@ from __future__ import annotations
 
 import math
 
+from scipy.stats import binomtest
+
 from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
 from cnncompare.report import svgplot
+from cnncompare.report.figures import PALETTE
 from cnncompare.report.numbers import pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
 from cnncompare.report.study import Study
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale
 from cnncompare.plan.sweeps import value_text
 
-VAL, TEST = "#1a5fb4", "#c01c28"  # validation and test lines in every sensitivity plot
-LINE_COLORS = ["#1a5fb4", "#c01c28", "#26a269", "#e66100", "#813d9c", "#986a44", "#5e5c64", "#1c71d8"]
+# Validation and test in every sensitivity plot (also told apart by solid and dashed lines, and by a
+# circle and a square where points are not joined), and the lines of a second key's values (each with a
+# marker of its own too): the report's colour-blind-safe palette.
+VAL, TEST = PALETTE[0], PALETTE[1]
+LINE_COLORS = PALETTE
 MAX_LINES = 6  # values of the second key drawn as lines; more are averaged into one line
 
 
+def planned_seeds(study: Study, dataset: str, split: str) -> list[int]:
+    """The seeds planned for a data set and split: those of any of its runs, whatever their status."""
+    return sorted({int(r["seed"]) for r in study.rows if (r["dataset"], r["split"]) == (dataset, split)})
+
+
 def _variant_stats(study: Study, dataset: str, split: str, variant: str, settings: dict) -> dict:
-    """A variant's validation and test accuracy over its seeds on one data set and split."""
+    """A variant's validation and test accuracy over its completed seeds on one data set and split,
+    the seeds it lost ((seed, status) of those that diverged, failed or are missing) and whether
+    it is eligible to be chosen (every planned seed completed)."""
     group = study.group_of(dataset, split, variant)
     # Its completed runs (a diverged run has no test accuracy, a failed one no status "completed").
     done = [r for r in group.runs if r.get("status") == "completed"]
     val = mean_interval([r.get("val_acc") for r in done])
     test = mean_interval([r.get("test_acc") for r in done])
+    status = {int(r["seed"]): str(r.get("status") or "unknown") for r in group.runs}
+    planned = planned_seeds(study, dataset, split)
+    lost = [(seed, status.get(seed, "missing")) for seed in planned if status.get(seed) != "completed"]
     return {"variant": variant, "settings": settings, "val": val, "test": test, "n": len(done),
-            "runs": len(group.runs)}
+            "runs": len(group.runs), "planned": len(planned), "lost": lost, "eligible": bool(done) and not lost,
+            "val_wilson": _wilson_span(done)}
+
+
+def _wilson_span(runs: list[dict]) -> tuple[float, float] | None:
+    """The lowest low and highest high of each run's 95% Wilson interval of validation accuracy
+    (scipy.stats.binomtest on val_acc x val_size images); None without the sizes."""
+    lows, highs = [], []
+    for r in runs:
+        acc, n = r.get("val_acc"), r.get("val_size")
+        if not (is_number(acc) and is_number(n) and n > 0):
+            return None
+        ci = binomtest(round(acc * n), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+        lows.append(ci.low)
+        highs.append(ci.high)
+    return (min(lows), max(highs)) if lows else None
 
 
 def _pick(entries: list[dict], key: str) -> dict | None:
     """The entry with the highest mean of `key` (first in config order on a tie)."""
     scored = [e for e in entries if is_number(e[key]["mean"])]
     return max(scored, key=lambda e: e[key]["mean"]) if scored else None
+
+
+def _choose(entries: list[dict]) -> dict | None:
+    """The eligible entry (every planned seed completed) with the highest mean validation accuracy."""
+    return _pick([e for e in entries if e["eligible"]], "val")
+
+
+def _lost_text(entry: dict) -> str:
+    """'seed 1 diverged, seed 2 failed (1 of 3 planned seeds completed)'"""
+    lost = ", ".join(f"seed {seed} {status}" for seed, status in entry["lost"])
+    return f"{lost} ({entry['n']} of {entry['planned']} planned seeds completed)"
+
+
+def _within_noise(chosen: dict, entries: list[dict]) -> list[dict]:
+    """Eligible variants whose validation Wilson span overlaps the chosen one's."""
+    span = chosen["val_wilson"]
+    if span is None:
+        return []
+    return [e for e in entries if e is not chosen and e["eligible"] and e["val_wilson"] is not None
+            and e["val_wilson"][0] <= span[1] and span[0] <= e["val_wilson"][1]]
+
+
+def _eligibility_lines(chosen: dict | None, entries: list[dict]) -> list[str]:
+    """Sentences naming the variants passed over for lost seeds (those that would otherwise have won
+    first), and the variants within noise of the chosen one."""
+    lines = []
+    best_any = _pick(entries, "val")
+    passed = [e for e in entries if not e["eligible"] and e["lost"]]
+    if best_any is not None and best_any is not chosen and not best_any["eligible"]:
+        lines.append(f"{best_any['variant']} had the highest validation accuracy ({_acc(best_any['val'])}, "
+                     f"{_seeds(best_any['val']['n'])}) but is not eligible: {_lost_text(best_any)}.")
+    others = [e for e in passed if e is not best_any]
+    if others:
+        lines.append("Not eligible, for seeds that did not complete: "
+                     + "; ".join(f"{e['variant']}: {_lost_text(e)}" for e in others) + ".")
+    if chosen is not None:
+        close = _within_noise(chosen, entries)
+        if close:
+            lines.append(f"Within noise of {chosen['variant']} on validation (their 95% Wilson intervals of "
+                         f"validation accuracy, over every seed, overlap): "
+                         f"{', '.join(e['variant'] for e in close)}.")
+    return lines
 
 
 def _acc(stat: dict) -> str:
@@ -60,25 +143,29 @@ def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> t
     """The chosen variant of a block on a data set and the sentences saying how it was chosen."""
     if by_split.get(THREE.name):  # chosen on validation that is not the test set
         entries = by_split[THREE.name]
-        chosen, best_test = _pick(entries, "val"), _pick(entries, "test")
+        chosen, best_test = _choose(entries), _pick(entries, "test")
         if chosen is None:
-            return None, [f"{block} on {dataset}: no three-split variant completed, so none is chosen."]
+            return None, [f"{block} on {dataset}: no three-split variant completed all its planned seeds, so "
+                          "none is chosen.", *_eligibility_lines(None, entries)]
         lines = [f"{block} on {dataset} (a sweep of {len(entries)} variants): validation accuracy of the three-split "
                  f"runs picks {chosen['variant']} (validation {_acc(chosen['val'])}, {_seeds(chosen['val']['n'])}); "
                  f"its test accuracy is {_acc(chosen['test'])}."]
+        lines += _eligibility_lines(chosen, entries)
         if best_test is not None and best_test is not chosen:
             lines.append(f"The highest test accuracy, {_acc(best_test['test'])}, belongs to {best_test['variant']}; "
                          f"it is not the choice: picking the variant on the test set would bias the figure reported "
                          f"upwards.")
         return {**chosen, "split": THREE.name}, lines
     entries = by_split.get(TWO.name) or []
-    chosen = _pick(entries, "val")
+    chosen = _choose(entries)
     if chosen is None:
-        return None, [f"{block} on {dataset}: no variant completed, so none is chosen."]
+        return None, [f"{block} on {dataset}: no variant completed all its planned seeds, so none is chosen.",
+                      *_eligibility_lines(None, entries)]
     return {**chosen, "split": TWO.name}, [
         f"{block} on {dataset} (a sweep of {len(entries)} variants): only two-split runs, whose validation part is "
         f"the test set, so the choice of {chosen['variant']} was made on the test set: its test accuracy, "
-        f"{_acc(chosen['test'])}, is biased upwards. Run the three-split variant to choose on validation."]
+        f"{_acc(chosen['test'])}, is biased upwards. Run the three-split variant to choose on validation.",
+        *_eligibility_lines(chosen, entries)]
 
 
 def _is_log_spaced(values: list[float]) -> bool:
@@ -145,9 +232,11 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                           categories) else "")), xticks=xticks,
                       group={"data-dataset": dataset, "data-split": split})
         legend_entries = ([LegendEntry("validation", "#444"), LegendEntry("test", "#444", dash="5,3")] if connect
-                          else [LegendEntry("validation", VAL, kind="point"), LegendEntry("test", TEST, kind="point")])
+                          else [LegendEntry("validation", VAL, kind="point"),
+                                LegendEntry("test", TEST, kind="point", marker="square")])
         for i, (label, by_x) in enumerate(groups.items()):
             color = LINE_COLORS[i % len(LINE_COLORS)] if len(groups) > 1 else VAL
+            shape = svgplot.MARKERS[i % len(svgplot.MARKERS)]
             line_xs = sorted(by_x)
             for stat, dash in (("val", None), ("test", "5,3")):
                 means, halves, tips = [], [], []
@@ -167,9 +256,10 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                 for x, m, hf, t in zip(line_xs, means, halves, tips):
                     if m is not None:
                         panel.point(x, m, color if connect else (VAL if stat == "val" else TEST), t, yerr=hf,
-                                    r=2.5 if connect else 3.5)
+                                    r=2.5 if connect else 3.5,
+                                    shape=shape if connect else ("circle" if stat == "val" else "square"))
             if len(groups) > 1 and connect:
-                legend_entries.append(LegendEntry(label, color))
+                legend_entries.append(LegendEntry(label, color, marker=shape))
         if chosen is not None:
             cx = x_of(chosen["settings"][key])
             if is_number(chosen["test"]["mean"]):
@@ -200,10 +290,11 @@ def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dat
             s = e[stat]
             cells.append({"value": s["mean"] if s["mean"] is not None else "", "text": _acc(s) if s["n"] else "–",
                           "title": f"{s['mean']} (n = {s['n']})"})
-        cells.append({"value": e["n"], "text": f"{e['n']} / {e['runs']}"})
+        cells.append({"value": e["n"], "text": f"{e['n']} / {e['planned']}" + ("" if e["eligible"] else " (not eligible)"),
+                      "title": _lost_text(e) if e["lost"] else "every planned seed completed"})
         rows.append({"cells": cells, "chosen": is_chosen,
                      "data": {"data-dataset": dataset, "data-split": split, "data-model": e["variant"]}})
-    return {"header": ["variant", *keys, "validation accuracy (%)", "test accuracy (%)", "completed runs"],
+    return {"header": ["variant", *keys, "validation accuracy (%)", "test accuracy (%)", "completed seeds"],
             "rows": rows}
 
 
@@ -236,13 +327,14 @@ def sweep_section(study: Study) -> dict:
                                      "chosen": chosen["variant"] if chosen else None,
                                      "chosen_split": chosen["split"] if chosen else None})
             for split, stats in by_split.items():
-                split_choice = _pick(stats, "val")
+                split_choice = _choose(stats)
                 split_choice = {**split_choice, "split": split} if split_choice else None
                 found["blocks"].append({
                     "block": block, "dataset": dataset, "split": split, "keys": entry["keys"],
                     "variants": len(stats),
                     "note": ("two splits: validation is the test set, so this pick is made on the test set"
-                             if protocol(split).biased else "chosen by validation accuracy (mean over seeds)"),
+                             if protocol(split).biased else "chosen by validation accuracy (mean over seeds)")
+                            + "; only a variant whose every planned seed completed is eligible",
                     "chosen": split_choice["variant"] if split_choice else None,
                     "figures": sensitivity_figure(block, dataset, split, entry["keys"], stats, split_choice),
                     "table": variant_table(stats, entry["keys"], split_choice, dataset, split),

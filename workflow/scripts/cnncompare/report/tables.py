@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cnncompare.columns import SUMMARY_COLUMNS, Column, column
 from cnncompare.plan.runs import run_label
-from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread
+from cnncompare.report.numbers import fmt, fmt_mean, fmt_spread, pct
 from cnncompare.protocols import protocol
 from cnncompare.report.stats import describe, is_number
 from cnncompare.report.study import Study
@@ -39,6 +39,7 @@ class Shown:
     header: str
     column: Column
     group: str = ""  # the header spanning a run of columns (time, memory, size)
+    busy: str = ""  # the run fact (study.with_run_facts) that marks its values as timed on a busy machine
 
     @property
     def kind(self) -> str:
@@ -53,9 +54,16 @@ class Shown:
         return self.column.name if self.column.name in SUMMARY_COLUMNS else None
 
 
-def show(name: str, header: str | None = None, group: str = "") -> Shown:
+def show(name: str, header: str | None = None, group: str = "", busy: str = "") -> Shown:
     """Column `name` of cnncompare/columns.py, headed `header` (its name when None)."""
-    return Shown(header or name, column(name), group)
+    return Shown(header or name, column(name), group, busy)
+
+
+# Which job timed a column: its cells carry that job's busy-machine flag wherever they are shown.
+TRAINING_TIMED, EVALUATION_TIMED = "busy_machine", "busy_evaluation"
+BUSY_TEXT = {TRAINING_TIMED: "timed on a busy machine (the training job got too small a share of its cores)",
+             EVALUATION_TIMED: "timed on a busy machine (the evaluate job, which measured inference, got too "
+                               "small a share of its cores)"}
 
 
 METRIC_COLUMNS = [
@@ -65,23 +73,25 @@ METRIC_COLUMNS = [
     show("train_acc", "train", "accuracy (%)"),
     show("val_acc", "validation", "accuracy (%)"),
     show("test_acc", "test", "accuracy (%)"),
+    show("balanced_acc", "test, balanced", "accuracy (%)"),
+    show("macro_f1", "macro-F1 (%)", "test"),
     show("train_loss", "train", "loss"),
     show("val_loss", "validation", "loss"),
     show("test_loss", "test", "loss"),
 ]
 
 COST_COLUMNS = [
-    show("train_seconds", "training", "time (s)"),
-    show("epoch_median_seconds", "median epoch", "time (s)"),
-    show("epoch_spread_seconds", "epoch spread", "time (s)"),
-    show("train_job_seconds", "train job", "time (s)"),
-    show("train_job_cpu_seconds", "train job CPU", "time (s)"),
-    show("evaluate_job_seconds", "evaluate job", "time (s)"),
+    show("train_seconds", "training", "time (s)", busy=TRAINING_TIMED),
+    show("epoch_median_seconds", "median epoch", "time (s)", busy=TRAINING_TIMED),
+    show("epoch_spread_seconds", "epoch spread", "time (s)", busy=TRAINING_TIMED),
+    show("train_job_seconds", "train job", "time (s)", busy=TRAINING_TIMED),
+    show("train_job_cpu_seconds", "train job CPU", "time (s)", busy=TRAINING_TIMED),
+    show("evaluate_job_seconds", "evaluate job", "time (s)", busy=EVALUATION_TIMED),
     show("epochs_run", "epochs", "training"),
-    show("images_per_second", "images/s", "training"),
+    show("images_per_second", "images/s", "training", busy=TRAINING_TIMED),
     show("gmacs", "GMACs", "inference"),
-    show("inference_images_per_second", "images/s", "inference"),
-    show("latency_ms", "latency (ms)", "inference"),
+    show("inference_images_per_second", "images/s", "inference", busy=EVALUATION_TIMED),
+    show("latency_ms", "latency (ms)", "inference", busy=EVALUATION_TIMED),
     show("peak_rss_mb", "training", "memory (MB)"),
     show("train_job_max_rss_mb", "train job", "memory (MB)"),
     show("evaluate_job_max_rss_mb", "evaluate job", "memory (MB)"),
@@ -96,20 +106,38 @@ COST_COLUMNS = [
 ]
 
 
-def cell(value, column: Shown | None = None) -> dict:
+def cell(value, column: Shown | None = None, busy: bool = False) -> dict:
+    """A cell; `busy`: its value was timed on a busy machine (class "busy": the page marks it ⚑)."""
     kind = column.kind if column else "text"
+    title = repr(value) if isinstance(value, float) else None
+    if busy:
+        title = f"{title or fmt(value, kind)}: {BUSY_TEXT[column.busy]}"
     return {
         "text": fmt(value, kind),
         "value": "" if value is None else value,
-        "title": repr(value) if isinstance(value, float) else None,
+        "title": title,
         "column": column.source() if column else None,
-        "class": f"status-{str(value).replace(' ', '-')}" if column and column.source() == "status" else None,
+        "class": (f"status-{str(value).replace(' ', '-')}" if column and column.source() == "status"
+                  else "busy" if busy else None),
     }
 
 
-def group_cell(values: list, column: Shown) -> dict:
+def is_busy(row: dict, column: Shown) -> bool:
+    return bool(column.busy) and bool(row.get(column.busy))
+
+
+def group_cell(values: list, column: Shown, busy: int = 0) -> dict:
     """mean ± std of the group's values; the value once when they all agree;
-    text columns list their distinct values with counts."""
+    text columns list their distinct values with counts. `busy`: how many of
+    the values were timed on a busy machine (marked as cell() marks one)."""
+    found = _group_cell(values, column)
+    if busy:
+        found["title"] = f"{found['title'] or found['text']}; {busy} of {len(values)} {BUSY_TEXT[column.busy]}"
+        found["class"] = "busy"
+    return found
+
+
+def _group_cell(values: list, column: Shown) -> dict:
     numbers = [v for v in values if is_number(v)]
     if not numbers:
         distinct = sorted({str(v) for v in values if v not in (None, "")})
@@ -143,8 +171,8 @@ def run_table(rows: list[dict], columns: list[Shown]) -> dict:
     """One row per run: its label, then `columns`."""
     return {
         **_header(["run"], columns),
-        "rows": [{"cells": [cell(run_label(r)), *(cell(c.value(r), c) for c in columns)], "data": row_data(r, True)}
-                 for r in rows],
+        "rows": [{"cells": [cell(run_label(r)), *(cell(c.value(r), c, is_busy(r, c)) for c in columns)],
+                  "data": row_data(r, True)} for r in rows],
         "grouped": False,
     }
 
@@ -158,7 +186,7 @@ def group_table(study: Study, columns: list[Shown]) -> dict:
         body.append({"cells": [
             cell(group.name),
             {"text": str(len(runs)), "value": len(runs), "column": None, "title": f"seeds {seeds}", "class": None},
-            *(group_cell(group.values(c.value), c) for c in columns),
+            *(group_cell(group.values(c.value), c, sum(is_busy(r, c) for r in runs)) for c in columns),
         ], "data": row_data(runs[0])})
     return {**_header(["dataset/split/model", "n"], columns), "rows": body, "grouped": True}
 
@@ -174,6 +202,28 @@ def per_class_table(matrix, classes: list[str]) -> dict:
 
 
 # --- the data sets ---------------------------------------------------------------------------------------
+
+
+def _uniform(runs: list[dict]) -> float | None:
+    return next((1 / r["num_classes"] for r in runs if is_number(r.get("num_classes")) and r["num_classes"] > 0), None)
+
+
+def chance_level(runs: list[dict]) -> float | None:
+    """A data set's chance level: the majority class's share of its test set (chance_acc), or for runs
+    from before it was recorded 1 / classes."""
+    return next((r["chance_acc"] for r in runs if is_number(r.get("chance_acc"))), _uniform(runs))
+
+
+def chance_text(runs: list[dict]) -> str:
+    """'chance 90.0% (always answering the largest class of the test set); 50.0% for a uniform guess',
+    the uniform rate only where it differs."""
+    majority = next((r["chance_acc"] for r in runs if is_number(r.get("chance_acc"))), None)
+    uniform = _uniform(runs)
+    if majority is None:
+        return f"chance {pct(uniform)} (1 / classes)" if uniform is not None else ""
+    text = f"chance {pct(majority)} (always answering the largest class of the test set)"
+    return text + (f"; {pct(uniform)} for a uniform guess" if uniform is not None and abs(uniform - majority) > 1e-9
+                   else "")
 
 
 def dataset_tables(study: Study) -> list[dict]:
@@ -203,6 +253,7 @@ def dataset_tables(study: Study) -> list[dict]:
                                       for w in i["data"].get("warnings") or []))
         tables.append({
             "dataset": dataset,
+            "chance": chance_text(runs),
             "parts": parts,
             "classes": num_classes if num_classes is not None else (len(classes) if classes else None),
             "class_names": ", ".join(classes) if classes else "",

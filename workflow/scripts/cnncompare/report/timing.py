@@ -57,6 +57,22 @@ def busy_machine(row: dict, threads: int | None = None) -> bool:
     return on_cpu(row) and share is not None and share < BUSY_CPU_SHARE
 
 
+def evaluation_cpu_share(row: dict, threads: int | None = None) -> float | None:
+    """The evaluate job's CPU time over its wall time times its threads (the job that timed inference)."""
+    cpu, wall = row.get("evaluate_job_cpu_seconds"), row.get("evaluate_job_seconds")
+    if not (is_number(cpu) and is_number(wall) and wall > 0):
+        return None
+    return cpu / (wall * max(1, threads or 1))
+
+
+def busy_evaluation(row: dict, threads: int | None = None) -> bool:
+    """A CPU run whose evaluate job, which measured the inference figures, got less than BUSY_CPU_SHARE of
+    its cores: its images/s and latency say more about the machine than about the model."""
+    share = evaluation_cpu_share(row, threads)
+    return str(row.get("eval_device") or row.get("device") or "").startswith("cpu") and share is not None \
+        and share < BUSY_CPU_SHARE
+
+
 def gpu_expected_cpu_found(row: dict, info: dict) -> bool:
     """The job asked for a GPU (metrics.json's gpu_requested) but trained on the CPU."""
     return bool(info.get("gpu_requested")) and on_cpu(row)

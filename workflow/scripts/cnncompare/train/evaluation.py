@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from cnncompare.data import checksums
+from cnncompare.data.class_balance import balance_scores
 
 from cnncompare.train import costs, inference_cost
 from cnncompare.columns import METRIC_KEYS
@@ -118,9 +119,11 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
     for part, (loss, acc) in results.items():
         metrics[f"{part}_loss"] = loss
         metrics[f"{part}_acc"] = acc
+    metrics.update(balance_scores(matrix))  # the test set's chance level, balanced accuracy, macro-F1
     metrics["eval_seconds"] = eval_seconds
     metrics.update(cost)
     metrics["eval_device"] = costs.device_name(device)
+    metrics["eval_threads"] = torch.get_num_threads()  # the report's busy-machine flag of the inference figures
     metrics["eval_performance"] = perf.describe()
     metrics["evaluated"] = (
         f"weights of {info['tested_weights']}, on the whole train, val and test parts, "
