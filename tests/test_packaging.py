@@ -25,7 +25,7 @@ RULES = REPO / "workflow" / "rules"
 # In requirements.txt but in no job's environment: the config check (jsonschema)
 # and `snakemake --report` (pygments) run in Snakemake's own process; the rest
 # are development tools.
-SCHEDULER_ONLY = {"jsonschema", "pygments", "pytest", "snakefmt"}
+SCHEDULER_ONLY = {"jsonschema", "pygments", "pytest", "pytest-xdist", "snakefmt"}
 TORCH = {"torch", "torchvision"}
 MLFLOW = {"mlflow"}
 WANDB = {"wandb"}

@@ -118,7 +118,7 @@ def test_a_doctored_model_pt_is_refused_by_load_trained_without_running_it(tmp_p
 
     block = resolve_config({"models": {"m": {"arch": "custom_cnn"}}, "compare": {"models": ["m"]}})["models"]["m"]
     write_json(tmp_path / "train.json", {"config": block, "num_classes": 10, "classes": cifar_format.CLASSES,
-                                         "prepared_size": 32})
+                                         "prepared_size": 32, "status": "completed"})
     marker = tmp_path / "command-ran"
     doctored(tmp_path / "model.pt", marker)
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
