@@ -29,14 +29,34 @@ def describe(values: list) -> dict:
     }
 
 
-def mean_interval(values: list, level: float = 0.95) -> dict:
+# Fewer seeds than this are shown one by one (or as their range), never as an interval: with two,
+# Student's t multiplies the spread by 12.7 and gives intervals such as ±94 points.
+MIN_SEEDS_FOR_INTERVAL = 3
+
+
+def mean_interval(values: list, level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
     """mean, the half-width of its `level` interval (Student's t over n - 1
-    degrees of freedom; None for fewer than two values) and n of the finite values."""
+    degrees of freedom; None for fewer than MIN_SEEDS_FOR_INTERVAL values), the
+    interval's ends cut to `bounds` (an accuracy lies in 0-1: "clipped" says when
+    a side was cut), the range of the values, and n of the finite values."""
     found = describe(values)
-    half = None
-    if found["n"] > 1:
+    half = low = high = None
+    if found["n"] >= MIN_SEEDS_FOR_INTERVAL:
         half = scipy_stats.t.ppf(0.5 + level / 2, found["n"] - 1) * found["std"] / math.sqrt(found["n"])
-    return {**found, "half": half, "level": level}
+        low, high = max(bounds[0], found["mean"] - half), min(bounds[1], found["mean"] + half)
+    values = [v for v in values if is_number(v)]
+    return {**found, "half": half, "low": low, "high": high, "level": level,
+            "clipped": half is not None and (low > found["mean"] - half or high < found["mean"] + half),
+            "min": min(values) if values else None, "max": max(values) if values else None}
+
+
+def wilson_interval(correct: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (one run's accuracy on n images), within 0-1 by
+    construction (scipy.stats.binomtest(...).proportion_ci)."""
+    if not n:
+        return None
+    found = scipy_stats.binomtest(int(correct), int(n)).proportion_ci(level, method="wilson")
+    return float(found.low), float(found.high)
 
 
 def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> dict | None:

@@ -47,7 +47,9 @@ def _pick(entries: list[dict], key: str) -> dict | None:
 
 
 def _acc(stat: dict) -> str:
-    if stat["n"] > 1 and stat["half"] is not None:
+    if stat["half"] is not None and stat["clipped"]:
+        return f"{pct(stat['mean'])} [{pct(stat['low'])}, {pct(stat['high'])}]"
+    if stat["half"] is not None:
         return f"{pct(stat['mean'])} ± {points(stat['half'])}"
     return pct(stat["mean"])
 
@@ -155,7 +157,9 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                     members = by_x[x]
                     vals = [m[stat]["mean"] for m in members if is_number(m[stat]["mean"])]
                     mean = sum(vals) / len(vals) if vals else None
-                    half = members[0][stat]["half"] if len(members) == 1 else None
+                    # No bar that would reach past 0% or 100% (the sweep's table gives its cut ends).
+                    half = (members[0][stat]["half"] if len(members) == 1 and not members[0][stat]["clipped"]
+                            else None)
                     means.append(mean)
                     halves.append(half)
                     names = ", ".join(m["variant"] for m in members[:3]) + (
