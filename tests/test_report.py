@@ -35,7 +35,7 @@ from cnncompare.report.findings import best_per_setting, overview, seed_comparis
 from cnncompare.report.partial_report import failed_run_row
 from cnncompare.report.render import build_page, curve_series, render
 from cnncompare.report.report_data import ReportDataError, number, read_rows, read_run_files
-from cnncompare.report.stats import mean_interval, pareto_front, welch_interval
+from cnncompare.report.stats import mean_interval, pareto_front
 from cnncompare.report.study import Study
 
 COLUMNS = {c.source(): c for c in tables.METRIC_COLUMNS + tables.COST_COLUMNS if c.source()}
@@ -68,15 +68,6 @@ def test_pareto_front_keeps_only_points_nothing_beats():
     assert pareto_front(points) == [4, 0, 2]
 
 
-def test_welch_interval_agrees_with_scipy():
-    a, b = [0.91, 0.93, 0.92], [0.88, 0.90]
-    found = welch_interval(a, b)
-    expected = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert found["diff"] == pytest.approx(statistics.fmean(a) - statistics.fmean(b))
-    assert (found["low"], found["high"]) == pytest.approx((expected.low, expected.high))
-    assert welch_interval([0.9], [0.8, 0.7]) is None  # one seed: no spread to estimate
-
-
 def test_mean_interval_agrees_with_scipy():
     values = [0.91, 0.93, 0.92, 0.95]
     found = mean_interval(values)
@@ -84,9 +75,10 @@ def test_mean_interval_agrees_with_scipy():
                                        scale=scipy_stats.sem(values))
     assert found["mean"] - found["half"] == pytest.approx(low) and found["mean"] + found["half"] == pytest.approx(high)
     assert mean_interval([0.9])["half"] is None and mean_interval([0.9])["n"] == 1
+    assert mean_interval([0.9, 0.8])["half"] is None  # two seeds: their range, never a t-interval
 
 
-def test_seed_comparison_names_the_best_two_with_their_interval():
+def test_seed_comparison_lists_every_pair_best_first():
     rows = [
         {"dataset": "d", "split": "three", "model": m, "seed": s, "status": "completed", "test_acc": acc,
          "test_size": 1000}
@@ -94,12 +86,10 @@ def test_seed_comparison_names_the_best_two_with_their_interval():
         for s, acc in enumerate(accs)
     ]
     [entry] = seed_comparison(Study.of(rows))
-    assert (entry["first"], entry["second"]) == ("d/three/a", "d/three/c")
-    assert entry["interval"]["diff"] == pytest.approx(0.91 - 0.855)
-    assert "95% interval" in entry["text"]
-    one_seed = [r for r in rows if r["seed"] == 0]
-    [entry] = seed_comparison(Study.of(one_seed))
-    assert "no interval over seeds" in entry["text"] and "1,000 images" in entry["text"]
+    assert [(p["a"], p["b"]) for p in entry["pairs"]] == [("a", "c"), ("a", "b"), ("c", "b")]
+    assert entry["pairs"][0]["diff"] == pytest.approx(0.91 - 0.855)
+    # Without predictions.csv nothing is paired: no test, no verdict, said so (tests/test_comparisons.py pairs them).
+    assert all(p["verdict"] == "not tested" for p in entry["pairs"])
 
 
 # --- the answer, by protocol --------------------------------------------------------------------------

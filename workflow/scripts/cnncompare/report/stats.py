@@ -1,6 +1,7 @@
-"""The statistics the report states: mean and sample standard deviation,
-intervals for a mean and for a difference in accuracy, the Pareto front
-(study.py groups the runs over seeds).
+"""The statistics the report states of one group: mean and sample standard
+deviation, the interval of a mean over seeds, Wilson's interval of one run's
+accuracy, the Pareto front (study.py groups the runs over seeds; the paired
+comparisons between models are in comparisons.py).
 
 Plain functions of summary rows (dicts), so each figure the report shows can
 be recomputed from summary.csv by a test or a reader.
@@ -57,29 +58,6 @@ def wilson_interval(correct: int, n: int, level: float = 0.95) -> tuple[float, f
         return None
     found = scipy_stats.binomtest(int(correct), int(n)).proportion_ci(level, method="wilson")
     return float(found.low), float(found.high)
-
-
-def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> dict | None:
-    """mean(a) - mean(b) and its `level` interval (Welch's t, unequal variances).
-
-    None when either side has fewer than two values; a zero spread on both
-    sides gives a zero-width interval."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return {"diff": diff, "low": diff, "high": diff, "df": None, "level": level}
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = scipy_stats.t.ppf(0.5 + level / 2, df) * se
-    return {"diff": diff, "low": diff - half, "high": diff + half, "df": df, "level": level}
-
-
-def proportion_halfwidth(p: float, n: int, level: float = 0.95) -> float:
-    """Half-width of the normal-approximation interval of an accuracy p measured on n images."""
-    z = scipy_stats.norm.ppf(0.5 + level / 2)
-    return z * math.sqrt(max(p * (1 - p), 0.0) / n) if n else math.nan
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

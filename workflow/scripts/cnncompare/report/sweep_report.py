@@ -18,7 +18,7 @@ import math
 
 from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
 from cnncompare.report import svgplot
-from cnncompare.report.numbers import pct, percent_tick, points
+from cnncompare.report.numbers import interval_pct, pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
 from cnncompare.report.study import Study
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale
@@ -51,6 +51,8 @@ def _acc(stat: dict) -> str:
         return f"{pct(stat['mean'])} [{pct(stat['low'])}, {pct(stat['high'])}]"
     if stat["half"] is not None:
         return f"{pct(stat['mean'])} ± {points(stat['half'])}"
+    if stat["n"] > 1:  # too few seeds for an interval: their range
+        return f"{pct(stat['mean'])} (range {interval_pct(stat['min'], stat['max'])})"
     return pct(stat["mean"])
 
 
