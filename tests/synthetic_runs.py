@@ -65,15 +65,16 @@ def write_run(run_dir: Path, dataset: str, split: str, model: str, seed: int, *,
         writer.writeheader()
         writer.writerows(history)
     n_test = sizes[2]
-    test_acc = round(min(0.999, accuracy + float(rng.normal(0, 0.01))), 4)
-    # A confusion matrix with that accuracy: the diagonal holds the right share of each class.
+    drawn = min(0.999, accuracy + float(rng.normal(0, 0.01)))
+    # A confusion matrix of about that accuracy: the diagonal holds the right share of each class.
     per_class = np.full(len(classes), n_test // len(classes))
     matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for i, total in enumerate(per_class):
-        right = int(round(total * test_acc))
+        right = int(round(total * drawn))
         matrix[i, i] = right
         wrong = rng.multinomial(total - right, np.full(len(classes) - 1, 1 / (len(classes) - 1)))
         matrix[i, [j for j in range(len(classes)) if j != i]] = wrong
+    test_acc = float(np.trace(matrix) / matrix.sum())  # as evaluation computes it: the matrix's, predictions.csv's
     with open(run_dir / "confusion.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["true\\predicted", *classes])

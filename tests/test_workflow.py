@@ -19,8 +19,7 @@ pytestmark = pytest.mark.workflow
 RUNS = [("two", "custom_cnn"), ("three", "custom_cnn")]
 RUN_FILES = [
     "model.pt", "history.csv", "train.json", "metrics.json", "confusion.csv", "misclassified.npz", "predictions.csv",
-    "train.log",
-    "evaluate.log", "train.benchmark.tsv", "evaluate.benchmark.tsv",
+    "train.log", "evaluate.log", "train.benchmark.tsv", "evaluate.benchmark.tsv",
 ]
 
 

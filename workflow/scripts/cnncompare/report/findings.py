@@ -99,13 +99,13 @@ def _time_line(best: dict, groups: list[dict]) -> str | None:
 def _setting_lines(groups: list[dict], split: str, lead: bool, compared=None) -> list[str]:
     best = max(groups, key=lambda g: g["acc"]["mean"])
     tied = _tied_line(compared)
+    names = [compared.best.model, *(g.model for g in compared.tied_with_best)] if tied else []
+    together = f"{', '.join(names[:-1])} and {names[-1]} cannot be told apart; " if len(names) > 1 else ""
     if not lead:  # the biased protocol, beside the headline's answer
-        return [f"{protocol(split).beside}: {best['label']} scored highest, {_accuracy(best)}."]
+        return [f"{protocol(split).beside}: {together}{best['label']} scored highest, {_accuracy(best)}."]
     opening = protocol(split).alone
-    if tied and compared.tied_with_best:
-        names = [compared.best.model, *(g.model for g in compared.tied_with_best)]
-        lines = [f"{opening}: {', '.join(names[:-1])} and {names[-1]} cannot be told apart; {best['label']} "
-                 f"scored highest, {_accuracy(best)}.", tied]
+    if together:
+        lines = [f"{opening}: {together}{best['label']} scored highest, {_accuracy(best)}.", tied]
     else:
         lines = [f"{opening}: {best['label']} reached the highest test accuracy, {_accuracy(best)}."]
         if tied:
@@ -175,6 +175,11 @@ def best_per_setting(study: Study) -> list[dict]:
                 continue
             pick = (max if highest else min)(candidates, key=value)
             text = show(value(pick))
+            compared = study.comparisons.get((dataset, split))
+            if what == "highest test accuracy" and compared and compared.best.model == pick["model"]:
+                tied = [g.model for g in compared.tied_with_best]
+                if tied and _tied_line(compared):
+                    text += f" (the paired tests cannot tell it apart from {', '.join(tied)})"
             if what == "shortest median epoch":
                 close = [g for g in candidates if g is not pick and timing.within_spread(pick["timing"], g["timing"])]
                 if close:
