@@ -23,7 +23,7 @@ process: the plan wing does not import it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Callable
 
 import numpy as np
@@ -45,9 +45,15 @@ def mcnemar(a_right: np.ndarray, b_right: np.ndarray) -> dict:
     Two models that agree on every image have no discordant image: p = 1."""
     a_right, b_right = np.asarray(a_right, bool), np.asarray(b_right, bool)
     a_only, b_only = int(np.sum(a_right & ~b_right)), int(np.sum(~a_right & b_right))
+    return {"a_only": a_only, "b_only": b_only, "p": _exact_p(a_only, b_only)}
+
+
+@lru_cache(maxsize=None)
+def _exact_p(a_only: int, b_only: int) -> float:
+    """Two-sided binomial p of a_only successes in a_only + b_only tries at 0.5. Cached: the
+    overview's study (chosen sweep variants only) tests the same pairs again."""
     discordant = a_only + b_only
-    p = float(scipy_stats.binomtest(a_only, discordant, 0.5).pvalue) if discordant else 1.0
-    return {"a_only": a_only, "b_only": b_only, "p": p}
+    return float(scipy_stats.binomtest(a_only, discordant, 0.5).pvalue) if discordant else 1.0
 
 
 def _difference_of_means(a, b, axis=-1):
