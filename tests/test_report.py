@@ -589,16 +589,19 @@ def test_seed_mean_and_std_shown_equal_those_of_the_runs(seeded):
     assert checked >= 20
 
 
-def _parse_accuracy(text: str) -> tuple[float, float | None, int]:
-    found = re.fullmatch(r"([\d.]+)(?: (?:±|\$\\pm\$) ([\d.]+))? \((?:n=|\$n=)(\d+)\$?\)", text.strip())
+def _parse_accuracy(text: str) -> tuple[float, tuple[float, float] | None, int]:
+    """(mean, (lowest, highest) seed for two seeds, n) of a results cell: "91.5 (range 90.0–93.0, n=2)"."""
+    text = text.strip().replace("--", "–").replace("$", "")
+    found = re.fullmatch(r"([\d.]+) \((?:range ([\d.]+)–([\d.]+), )?n=(\d+)\)", text)
     assert found, text
-    return float(found.group(1)), float(found.group(2)) if found.group(2) else None, int(found.group(3))
+    spread = (float(found.group(2)), float(found.group(3))) if found.group(2) else None
+    return float(found.group(1)), spread, int(found.group(4))
 
 
 @pytest.mark.workflow
 def test_results_table_as_markdown_and_latex_equals_summary_csv(seeded):
     """The copyable tables hold, per model, the mean test accuracy over the
-    seeds with the half-width of its 95% t interval and n, the trainable
+    seeds with n (two seeds: their range, never a t-interval), the trainable
     parameters and the mean training time, as summary.csv gives them."""
     html = seeded["html"]
     markdown = html_lib.unescape(re.search(r'<textarea[^>]*id="results-markdown"[^>]*>(.*?)</textarea>', html,
@@ -619,13 +622,12 @@ def test_results_table_as_markdown_and_latex_equals_summary_csv(seeded):
         runs = [r for r in seeded["summary"] if r["model"] == model]
         accs = [float(r["test_acc"]) for r in runs]
         mean = statistics.fmean(accs)
-        half = scipy_stats.t.ppf(0.975, len(accs) - 1) * statistics.stdev(accs) / len(accs) ** 0.5
         seconds = statistics.fmean(float(r["train_seconds"]) for r in runs)
         for cells in (md_rows[model], [c.strip().rstrip("\\").strip() for c in tex_rows[model]]):
-            shown_mean, shown_half, n = _parse_accuracy(cells[0])
+            shown_mean, shown_range, n = _parse_accuracy(cells[0])
             assert n == len(runs) == 2
             assert shown_mean == pytest.approx(mean * 100, abs=0.05)
-            assert shown_half == pytest.approx(half * 100, abs=0.05)
+            assert shown_range == pytest.approx((min(accs) * 100, max(accs) * 100), abs=0.05)
             assert cells[1] == f"{int(runs[0]['params_trainable']):,}"
             assert float(cells[2].replace(",", "")) == pytest.approx(seconds, abs=0.05 if seconds < 100 else 0.5)
     assert r"\begin{tabular}" in latex and r"\multicolumn{3}{c}{cifar10, three splits}" in latex
