@@ -184,7 +184,8 @@ def test_seeds_that_disagree_on_the_sign_never_tell_a_pair_apart(tmp_path):
     study = study_of(tmp_path, {("a", 0): predicted_with_errors(range(0)), ("a", 1): predicted_with_errors(range(60)),
                                 ("b", 0): predicted_with_errors(range(50)), ("b", 1): predicted_with_errors(range(0))})
     pair = only_pair(study)
-    assert pair.p == 1.0 and not pair.told_apart
+    assert pair.seeds_disagree and pair.p == 1.0 and not pair.told_apart
+    assert "the seeds disagree on which is better" in seed_comparison(study)[0]["pairs"][0]["text"]
 
 
 # --- honest small samples -----------------------------------------------------------------------------------

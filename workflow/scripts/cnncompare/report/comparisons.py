@@ -29,12 +29,13 @@ from typing import Callable
 import numpy as np
 from scipy import stats as scipy_stats
 
+from cnncompare.report.stats import MIN_SEEDS_FOR_INTERVAL
+
 ALPHA = 0.05  # a pair is told apart when its Holm-adjusted p is below this
 LEVEL = 0.95  # every interval of this module
 BOOTSTRAP_RESAMPLES = 9999  # scipy.stats.bootstrap's default
 BOOTSTRAP_BATCH = 500  # resamples drawn at once: 500 x 10,000 test images stay small in memory
 BOOTSTRAP_SEED = 0  # fixed, so the same files give the same report
-MIN_SEEDS_FOR_INTERVAL = 3  # fewer seeds are shown one by one, never as an interval
 
 
 # --- the statistics ------------------------------------------------------------------------------------
@@ -168,10 +169,14 @@ class Pair:
         each); 1 when the seeds disagree on which model is better; None when nothing was paired."""
         if not self.seeds:
             return None
-        signs = {np.sign(s.diff) for s in self.seeds if s.diff}
-        if len(signs) > 1:
+        if self.seeds_disagree:
             return 1.0
         return max(s.test["p"] for s in self.seeds)
+
+    @property
+    def seeds_disagree(self) -> bool:
+        """Whether A is better on some shared seeds and B on others."""
+        return len({np.sign(s.diff) for s in self.seeds if s.diff}) > 1
 
     @cached_property
     def seed_interval(self) -> tuple[float, float] | None:

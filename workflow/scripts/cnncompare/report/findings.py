@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from cnncompare.protocols import THREE, TWO, protocol
 from cnncompare.plan.runs import run_label
-from cnncompare.report import timing
-from cnncompare.report import comparisons
+from cnncompare.report import comparisons, timing
 from cnncompare.report.numbers import (
-    count, fmt, interval_pct, interval_points, megabytes, p_equals, p_value, pct, points, rate, ratio, seconds_text, share,
-    signed_points,
+    count, fmt, interval_pct, interval_points, megabytes, p_equals, p_value, pct, points, rate, ratio, seconds_text,
+    share, signed_points,
 )
 from cnncompare.report.stats import MIN_SEEDS_FOR_INTERVAL, is_number, wilson_interval
 from cnncompare.report.study import Study, is_completed
@@ -267,7 +266,10 @@ def _pair_text(pair) -> str:
         text += (f"; P({a.model} beats {b.model}) = {pair.beats:.2f} over the "
                  f"{len(pair.a_values)} × {len(pair.b_values)} seed pairs")
     verdict = f"{a.model} higher" if pair.told_apart else "cannot be told apart"
-    return f"{text}; McNemar {p_equals(pair.p)}, Holm-adjusted {p_equals(pair.p_adjusted)}: {verdict}."
+    if pair.seeds_disagree:
+        return f"{text}; the seeds disagree on which is better, so p = 1: {verdict}."
+    tested = "McNemar" if len(shared) == 1 else "largest McNemar"
+    return f"{text}; {tested} {p_equals(pair.p)}, Holm-adjusted {p_equals(pair.p_adjusted)}: {verdict}."
 
 
 def seed_comparison(study: Study) -> list[dict]:
