@@ -1,6 +1,7 @@
 """Results folders written by a test instead of by training: every file a run
 leaves that aggregate_results and render_report read (metrics.json,
-history.csv, the two benchmark files, confusion.csv, misclassified.npz), with
+history.csv, the two benchmark files, confusion.csv, misclassified.npz,
+predictions.csv), with
 plausible values, so the report's rules run for real on grids too large to
 train in a test (200 runs)."""
 
@@ -65,20 +66,22 @@ def write_run(run_dir: Path, dataset: str, split: str, model: str, seed: int, *,
         writer.writeheader()
         writer.writerows(history)
     n_test = sizes[2]
-    test_acc = round(min(0.999, accuracy + float(rng.normal(0, 0.01))), 4)
-    # A confusion matrix with that accuracy: the diagonal holds the right share of each class.
+    drawn = min(0.999, accuracy + float(rng.normal(0, 0.01)))
+    # A confusion matrix of about that accuracy: the diagonal holds the right share of each class.
     per_class = np.full(len(classes), n_test // len(classes))
     matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for i, total in enumerate(per_class):
-        right = int(round(total * test_acc))
+        right = int(round(total * drawn))
         matrix[i, i] = right
         wrong = rng.multinomial(total - right, np.full(len(classes) - 1, 1 / (len(classes) - 1)))
         matrix[i, [j for j in range(len(classes)) if j != i]] = wrong
+    test_acc = float(np.trace(matrix) / matrix.sum())  # as evaluation computes it: the matrix's, predictions.csv's
     with open(run_dir / "confusion.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["true\\predicted", *classes])
         for name, row in zip(classes, matrix):
             writer.writerow([name, *row.tolist()])
+    write_predictions(run_dir / "predictions.csv", matrix, rng)
     true = np.arange(8) % len(classes)
     np.savez(run_dir / "misclassified.npz", images=smooth_images(rng, 8), true=true,
              predicted=(true + 1) % len(classes), index=np.arange(8) * 7)
@@ -113,6 +116,18 @@ def write_run(run_dir: Path, dataset: str, split: str, model: str, seed: int, *,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def write_predictions(path: Path, matrix: np.ndarray, rng: np.random.Generator) -> None:
+    """predictions.csv agreeing with the confusion matrix: the test images sorted by class, as
+    positions 0.. of the test file, each class's predictions in an order of the run's own."""
+    true = np.repeat(np.arange(len(matrix)), matrix.sum(axis=1))
+    predicted = np.concatenate([rng.permutation(np.repeat(np.arange(len(row)), row)) for row in matrix])
+    probability = np.round(rng.uniform(0.3, 1.0, len(true)), 6)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "true", "predicted", "probability"])
+        writer.writerows(zip(range(len(true)), true.tolist(), predicted.tolist(), probability.tolist()))
 
 
 # Multiply-adds per image at 32 px (bench/run.py --only inference measures them).

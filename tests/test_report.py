@@ -34,7 +34,7 @@ from cnncompare.report.findings import best_per_setting, overview, seed_comparis
 from cnncompare.report.partial_report import failed_run_row
 from cnncompare.report.render import build_page, curve_series, render
 from cnncompare.report.report_data import ReportDataError, number, read_rows, read_run_files
-from cnncompare.report.stats import mean_interval, pareto_front, welch_interval
+from cnncompare.report.stats import mean_interval, pareto_front
 from cnncompare.report.study import Study
 
 COLUMNS = {c.source(): c for c in tables.METRIC_COLUMNS + tables.COST_COLUMNS if c.source()}
@@ -67,15 +67,6 @@ def test_pareto_front_keeps_only_points_nothing_beats():
     assert pareto_front(points) == [4, 0, 2]
 
 
-def test_welch_interval_agrees_with_scipy():
-    a, b = [0.91, 0.93, 0.92], [0.88, 0.90]
-    found = welch_interval(a, b)
-    expected = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert found["diff"] == pytest.approx(statistics.fmean(a) - statistics.fmean(b))
-    assert (found["low"], found["high"]) == pytest.approx((expected.low, expected.high))
-    assert welch_interval([0.9], [0.8, 0.7]) is None  # one seed: no spread to estimate
-
-
 def test_mean_interval_agrees_with_scipy():
     values = [0.91, 0.93, 0.92, 0.95]
     found = mean_interval(values)
@@ -83,9 +74,10 @@ def test_mean_interval_agrees_with_scipy():
                                        scale=scipy_stats.sem(values))
     assert found["mean"] - found["half"] == pytest.approx(low) and found["mean"] + found["half"] == pytest.approx(high)
     assert mean_interval([0.9])["half"] is None and mean_interval([0.9])["n"] == 1
+    assert mean_interval([0.9, 0.8])["half"] is None  # two seeds: their range, never a t-interval
 
 
-def test_seed_comparison_names_the_best_two_with_their_interval():
+def test_seed_comparison_lists_every_pair_best_first():
     rows = [
         {"dataset": "d", "split": "three", "model": m, "seed": s, "status": "completed", "test_acc": acc,
          "test_size": 1000}
@@ -93,12 +85,10 @@ def test_seed_comparison_names_the_best_two_with_their_interval():
         for s, acc in enumerate(accs)
     ]
     [entry] = seed_comparison(Study.of(rows))
-    assert (entry["first"], entry["second"]) == ("d/three/a", "d/three/c")
-    assert entry["interval"]["diff"] == pytest.approx(0.91 - 0.855)
-    assert "95% interval" in entry["text"]
-    one_seed = [r for r in rows if r["seed"] == 0]
-    [entry] = seed_comparison(Study.of(one_seed))
-    assert "no interval over seeds" in entry["text"] and "1,000 images" in entry["text"]
+    assert [(p["a"], p["b"]) for p in entry["pairs"]] == [("a", "c"), ("a", "b"), ("c", "b")]
+    assert entry["pairs"][0]["diff"] == pytest.approx(0.91 - 0.855)
+    # Without predictions.csv nothing is paired: no test, no verdict, said so (tests/test_comparisons.py pairs them).
+    assert all(p["verdict"] == "not tested" for p in entry["pairs"])
 
 
 # --- the answer, by protocol --------------------------------------------------------------------------
@@ -512,7 +502,12 @@ def test_every_section_is_there(seeded):
     assert not re.search(r'<details class="run-group"[^>]* open', html)
     assert "All 4 runs completed." in html
     assert "reached the highest test accuracy" in html  # the overview answers first
-    assert re.search(r"95% interval \[[+-]\d+\.\d, [+-]\d+\.\d\]", html)  # best two models compared
+    # The two models compared on their shared test images, from the runs' own predictions.csv: two seeds
+    # each, so the per-seed differences and no interval over seeds.
+    assert re.search(r"\w+ \(2 seeds\) − \w+ \(2 seeds\): [+-]\d+\.\d points on average over the 2 seeds both "
+                     r"ran \(fewer than 3: no interval\); seed by seed [+-]\d+\.\d \(seed 0\), [+-]\d+\.\d \(seed 1\)",
+                     html)
+    assert re.search(r'<table class="comparison-table text" id="comparison-cifar10-three">', html)
     assert 'id="banner"' not in html  # not a demo
 
 
@@ -585,16 +580,19 @@ def test_seed_mean_and_std_shown_equal_those_of_the_runs(seeded):
     assert checked >= 20
 
 
-def _parse_accuracy(text: str) -> tuple[float, float | None, int]:
-    found = re.fullmatch(r"([\d.]+)(?: (?:±|\$\\pm\$) ([\d.]+))? \((?:n=|\$n=)(\d+)\$?\)", text.strip())
+def _parse_accuracy(text: str) -> tuple[float, tuple[float, float] | None, int]:
+    """(mean, (lowest, highest) seed for two seeds, n) of a results cell: "91.5 (range 90.0–93.0, n=2)"."""
+    text = text.strip().replace("--", "–").replace("$", "")
+    found = re.fullmatch(r"([\d.]+) \((?:range ([\d.]+)–([\d.]+), )?n=(\d+)\)", text)
     assert found, text
-    return float(found.group(1)), float(found.group(2)) if found.group(2) else None, int(found.group(3))
+    spread = (float(found.group(2)), float(found.group(3))) if found.group(2) else None
+    return float(found.group(1)), spread, int(found.group(4))
 
 
 @pytest.mark.workflow
 def test_results_table_as_markdown_and_latex_equals_summary_csv(seeded):
     """The copyable tables hold, per model, the mean test accuracy over the
-    seeds with the half-width of its 95% t interval and n, the trainable
+    seeds with n (two seeds: their range, never a t-interval), the trainable
     parameters and the mean training time, as summary.csv gives them."""
     html = seeded["html"]
     markdown = html_lib.unescape(re.search(r'<textarea[^>]*id="results-markdown"[^>]*>(.*?)</textarea>', html,
@@ -615,13 +613,12 @@ def test_results_table_as_markdown_and_latex_equals_summary_csv(seeded):
         runs = [r for r in seeded["summary"] if r["model"] == model]
         accs = [float(r["test_acc"]) for r in runs]
         mean = statistics.fmean(accs)
-        half = scipy_stats.t.ppf(0.975, len(accs) - 1) * statistics.stdev(accs) / len(accs) ** 0.5
         seconds = statistics.fmean(float(r["train_seconds"]) for r in runs)
         for cells in (md_rows[model], [c.strip().rstrip("\\").strip() for c in tex_rows[model]]):
-            shown_mean, shown_half, n = _parse_accuracy(cells[0])
+            shown_mean, shown_range, n = _parse_accuracy(cells[0])
             assert n == len(runs) == 2
             assert shown_mean == pytest.approx(mean * 100, abs=0.05)
-            assert shown_half == pytest.approx(half * 100, abs=0.05)
+            assert shown_range == pytest.approx((min(accs) * 100, max(accs) * 100), abs=0.05)
             assert cells[1] == f"{int(runs[0]['params_trainable']):,}"
             # A time from a busy machine (this 2-core machine may be one) carries its mark: † or \dag{}.
             time_text = re.fullmatch(r"([\d,.]+)(?: †| \\dag\{\})?", cells[2]).group(1)

@@ -266,7 +266,7 @@ def test_the_validation_winner_is_chosen_not_the_test_winner(tmp_path):
     overview = re.search(r'<ul class="overview" id="overview-sweeps">(.*?)</ul>', html, re.S).group(1)
     assert "validation accuracy of the three-split runs picks m.lr-0.01 (validation 94.5%" in overview
     assert "its test accuracy is 90.5%" in overview
-    assert ("The highest test accuracy, 93.5% ± 6.4, belongs to m.lr-0.1; it is not the choice: picking the "
+    assert ("The highest test accuracy, 93.5% (range 93.0–94.0%), belongs to m.lr-0.1; it is not the choice: picking the "
             "variant on the test set would bias the figure reported upwards.") in overview
     assert re.findall(r'data-model="([^"]+)" class="chosen"', html) == ["m.lr-0.01"]
     # The overview's answer and the best-model table rank the block by its chosen variant only.

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.workflow
 
 RUNS = [("two", "custom_cnn"), ("three", "custom_cnn")]
 RUN_FILES = [
-    "model.pt", "history.csv", "train.json", "metrics.json", "confusion.csv", "misclassified.npz", "train.log",
-    "evaluate.log", "train.benchmark.tsv", "evaluate.benchmark.tsv",
+    "model.pt", "history.csv", "train.json", "metrics.json", "confusion.csv", "misclassified.npz", "predictions.csv",
+    "train.log", "evaluate.log", "train.benchmark.tsv", "evaluate.benchmark.tsv",
 ]
 
 

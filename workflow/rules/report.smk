@@ -34,6 +34,7 @@ rule render_report:
         metrics=run_files("metrics.json"),
         confusion=run_files("confusion.csv"),
         misclassified=run_files("misclassified.npz"),
+        predictions=run_files("predictions.csv"),
         template=REPORT_TEMPLATE,
     output:
         # update(): Snakemake keeps the previous report and figures while this

@@ -48,6 +48,7 @@ rule evaluate_model:
             labels={"run": "seed{seed}", "table": "test confusion matrix"},
         ),
         misclassified=run_path("misclassified.npz"),
+        predictions=run_path("predictions.csv"),
     log:
         run_path("evaluate.log"),
     benchmark:

@@ -1,5 +1,5 @@
-"""Rule evaluate_model: model.pt -> metrics.json, the test confusion.csv and the
-misclassified test images the report shows."""
+"""Rule evaluate_model: model.pt -> metrics.json, the test confusion.csv, the
+misclassified test images the report shows and predictions.csv (one row per test image)."""
 
 from pathlib import Path
 
@@ -19,6 +19,7 @@ evaluate_run(
     confusion_path=snakemake.output.confusion,
     performance=snakemake.params.performance,
     misclassified_path=snakemake.output.misclassified,
+    predictions_path=snakemake.output.predictions,
     # The job's own resources (set-resources included): did it ask for a GPU?
     gpus_requested=int(snakemake.resources["gpu"]),
     # How many jobs share a GPU (performance.runs_per_gpu, as the plan resolved

@@ -23,6 +23,7 @@ try:
         metrics=list(snakemake.input.metrics),
         confusion=list(snakemake.input.confusion),
         misclassified=list(snakemake.input.misclassified),
+        predictions=list(snakemake.input.predictions),
         figures_dir=snakemake.params.figures_dir,
         models=snakemake.params.models,
         workflow=snakemake.params.workflow,

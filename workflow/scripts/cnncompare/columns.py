@@ -174,6 +174,21 @@ HISTORY: list[Column] = [
     Column("elapsed_seconds", "number", "s", "time of all epochs so far (a resumed run continues the sum)"),
 ]
 
+# One row per test image of a run, in the order of the split's test part (a run's predictions.csv, written
+# by evaluation). The paired comparisons of the report are computed from these files: two runs of one
+# data set and split share their test images, matched by `index`.
+PREDICTIONS_FILE = "predictions.csv"
+PREDICTIONS: list[Column] = [
+    Column("index", "integer", "", "the image's position in the prepared test file (`test.npz`), the same in "
+           "every run of the data set", PREDICTIONS_FILE),
+    Column("true", "integer", "class", "the image's label (a position in `classes.json`)", PREDICTIONS_FILE),
+    Column("predicted", "integer", "class", "the class the tested weights predict (highest logit)",
+           PREDICTIONS_FILE),
+    Column("probability", "number", "fraction (0-1)", "softmax probability of the predicted class, rounded to "
+           "6 decimals", PREDICTIONS_FILE),
+]
+PREDICTIONS_COLUMNS = [c.name for c in PREDICTIONS]
+
 # What the report's tables add to each run's summary.csv row (cnncompare/report/study.py), from its
 # history.csv and metrics.json; in neither file.
 REPORT: list[Column] = [
@@ -228,6 +243,13 @@ def markdown() -> str:
     lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} | {_source_text(c)} |" for c in SUMMARY]
     lines += ["", "## history.csv", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
     lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} |" for c in HISTORY]
+    lines += ["", "## predictions.csv", "",
+              "One per run, in its folder (`runs/{dataset}/{split}/{model}/seed{seed}/predictions.csv`): one row "
+              "per test image, in the order of the split's test part. The report's paired comparisons (McNemar's "
+              "test, the bootstrap intervals) are computed from these files and summary.csv alone. CSV with CRLF "
+              "line ends, as the two tables: `pd.read_csv` reads it as it is.", "",
+              "| column | type | unit | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} |" for c in PREDICTIONS]
     lines += ["", "## Columns the report adds", "",
               "The report's tables show these beside summary.csv's columns; they are in neither file.", "",
               "| column | type | unit | meaning |", "|---|---|---|---|"]

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from cnncompare.protocols import THREE, TWO, protocol
 from cnncompare.plan.runs import run_label
-from cnncompare.report import timing
+from cnncompare.report import comparisons, timing
 from cnncompare.report.numbers import (
-    count, fmt, megabytes, pct, points, rate, ratio, seconds_text, share, signed_points,
+    count, fmt, interval_pct, interval_points, megabytes, p_equals, p_value, pct, points, rate, ratio, seconds_text,
+    share, signed_points,
 )
-from cnncompare.report.stats import is_number, proportion_halfwidth, welch_interval
+from cnncompare.report.stats import MIN_SEEDS_FOR_INTERVAL, is_number, wilson_interval
 from cnncompare.report.study import Study, is_completed
 
 
@@ -32,11 +33,40 @@ def model_groups(study: Study) -> list[dict]:
 
 
 def _accuracy(group: dict) -> str:
+    """The group's test accuracy with its n: from 3 seeds a t-interval (its ends where cut at 0% or
+    100%), with 2 each seed's value, with 1 the Wilson interval over its test images."""
     acc = group["acc"]
-    if acc["n"] > 1 and acc["half"] is not None:
+    if acc["half"] is not None and acc["clipped"]:
+        return f"{pct(acc['mean'])} (95% interval over {acc['n']} seeds {interval_pct(acc['low'], acc['high'])})"
+    if acc["half"] is not None:
         return f"{pct(acc['mean'])} ± {points(acc['half'])} (95% interval over {acc['n']} seeds)"
-    tested = group["runs"][0].get("tested_epoch")
-    return pct(acc["mean"]) + (f" (weights of epoch {tested})" if tested is not None else "")
+    if acc["n"] > 1:
+        each = " and ".join(pct(r["test_acc"]) for r in group["runs"])
+        return f"{pct(acc['mean'])} (mean of {acc['n']} seeds: {each})"
+    run = group["runs"][0]
+    tested = run.get("tested_epoch")
+    images = run.get("test_size")
+    wilson = wilson_interval(round(run["test_acc"] * images), images) if is_number(images) and images else None
+    details = ([f"95% Wilson interval {interval_pct(*wilson)} over {count(images)} test images"] if wilson else []) + (
+        [f"weights of epoch {tested}"] if tested is not None else [])
+    return pct(acc["mean"]) + (f" ({'; '.join(details)})" if details else "")
+
+
+def _tied_line(compared) -> str | None:
+    """Whether the paired tests separate the best from the rest: the set they cannot tell apart, or None."""
+    if compared is None:
+        return None
+    tied = compared.tied_with_best
+    pairs = [p for p in compared.pairs if p.a is compared.best]
+    if not any(p.p is not None for p in pairs):
+        return None
+    if tied:
+        names = ", ".join(g.model for g in tied)
+        return (f"The data cannot tell {compared.best.model} apart from {names} (paired McNemar tests on the "
+                f"shared test images, Holm-adjusted p ≥ {comparisons.ALPHA}): any of "
+                f"{'these' if len(tied) > 1 else 'the two'} may be the best; see Seeds and comparisons.")
+    return (f"The paired tests separate {compared.best.model} from every other model (McNemar on the shared test "
+            f"images, Holm-adjusted p < {comparisons.ALPHA}).")
 
 
 def _time_line(best: dict, groups: list[dict]) -> str | None:
@@ -69,12 +99,20 @@ def _time_line(best: dict, groups: list[dict]) -> str | None:
             f"({pct(fastest['acc']['mean'])}).")
 
 
-def _setting_lines(groups: list[dict], split: str, lead: bool) -> list[str]:
+def _setting_lines(groups: list[dict], split: str, lead: bool, compared=None) -> list[str]:
     best = max(groups, key=lambda g: g["acc"]["mean"])
+    tied = _tied_line(compared)
+    names = [compared.best.model, *(g.model for g in compared.tied_with_best)] if tied else []
+    together = f"{', '.join(names[:-1])} and {names[-1]} cannot be told apart; " if len(names) > 1 else ""
     if not lead:  # the biased protocol, beside the headline's answer
-        return [f"{protocol(split).beside}: {best['label']} scored highest, {_accuracy(best)}."]
+        return [f"{protocol(split).beside}: {together}{best['label']} scored highest, {_accuracy(best)}."]
     opening = protocol(split).alone
-    lines = [f"{opening}: {best['label']} reached the highest test accuracy, {_accuracy(best)}."]
+    if together:
+        lines = [f"{opening}: {together}{best['label']} scored highest, {_accuracy(best)}.", tied]
+    else:
+        lines = [f"{opening}: {best['label']} reached the highest test accuracy, {_accuracy(best)}."]
+        if tied:
+            lines.append(tied)
     time_line = _time_line(best, groups)
     if time_line:
         lines.append(time_line)
@@ -103,7 +141,8 @@ def overview(study: Study, shown: Study | None = None) -> dict:
     for dataset in study.completed.datasets:
         lines = []
         for i, split in enumerate(study.completed.splits_of(dataset)):
-            lines += _setting_lines([g for g in groups if (g["dataset"], g["split"]) == (dataset, split)], split, i == 0)
+            lines += _setting_lines([g for g in groups if (g["dataset"], g["split"]) == (dataset, split)], split, i == 0,
+                                    study.comparisons.get((dataset, split)))
         busy = [r for r in shown_done if r["dataset"] == dataset and r.get("busy_machine")]
         if busy:
             lines.append(f"{len(busy)} of {sum(r['dataset'] == dataset for r in shown_done)} runs ran on a busy machine "
@@ -150,6 +189,11 @@ def best_per_setting(study: Study) -> list[dict]:
                 continue
             pick = (max if highest else min)(candidates, key=value)
             text = show(value(pick))
+            compared = study.comparisons.get((dataset, split))
+            if what == "highest test accuracy" and compared and compared.best.model == pick["model"]:
+                tied = [g.model for g in compared.tied_with_best]
+                if tied and _tied_line(compared):
+                    text += f" (the paired tests cannot tell it apart from {', '.join(tied)})"
             if what == "shortest median epoch":
                 close = [g for g in candidates if g is not pick and timing.within_spread(pick["timing"], g["timing"])]
                 if close:
@@ -210,45 +254,69 @@ def split_comparison(study: Study) -> dict:
     return {"pairs": pairs, "sentences": sentences}
 
 
-def seed_comparison(study: Study) -> list[dict]:
-    """Per (dataset, split): the two models with the highest mean test accuracy,
-    the difference and its 95% interval over seeds (Welch), or with one seed per
-    model the test set's own sampling error."""
-    done = study.completed
-    found = []
-    for dataset, split in dict.fromkeys((g.dataset, g.split) for g in done.groups):
-        groups = done.groups_in(dataset, split)
-        if len(groups) < 2:
-            continue
-        ranked = sorted(groups, key=lambda g: g.mean("test_acc"), reverse=True)
-        first_group, second_group = ranked[:2]
-        first, second = first_group.runs, second_group.runs
-        a, b = [r["test_acc"] for r in first], [r["test_acc"] for r in second]
-        interval = welch_interval(a, b)
-        entry = {
-            "setting": f"{dataset}/{split}", "first": first_group.name, "second": second_group.name,
-            "first_n": len(a), "second_n": len(b), "interval": interval,
-            "diff": sum(a) / len(a) - sum(b) / len(b),
-            "data": {"data-dataset": dataset, "data-split": split},
-        }
-        if interval:
-            verdict = ("the interval excludes 0" if interval["low"] > 0 or interval["high"] < 0
-                       else "the interval includes 0: the seeds do not separate them")
-            entry["text"] = (
-                f"{entry['first']} − {entry['second']}: {signed_points(interval['diff'])} points of test accuracy, "
-                f"95% interval [{signed_points(interval['low'])}, {signed_points(interval['high'])}] "
-                f"(Welch's t over n = {len(a)} and {len(b)} seeds); {verdict}."
-            )
+def _seeds_text(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _pair_text(pair) -> str:
+    """One pair in a sentence that is true of its seeds: how many each model ran, which seeds were paired."""
+    a, b = pair.a, pair.b
+    head = f"{a.model} ({_seeds_text(len(pair.a_values))}) − {b.model} ({_seeds_text(len(pair.b_values))})"
+    if not pair.seeds:
+        return (f"{head}: {signed_points(pair.diff)} points between their mean test accuracies, not tested "
+                f"({pair.why_unpaired}).")
+    shared = [s.seed for s in pair.seeds]
+    if len(shared) == 1:
+        one = pair.seeds[0]
+        low, high = one.interval
+        text = (f"{head}: {signed_points(one.diff)} points on the seed both ran (seed {one.seed}), 95% "
+                f"{interval_points(low, high)} (paired bootstrap over {count(one.images)} test images); "
+                f"{one.test['a_only']} images only {a.model} got right, {one.test['b_only']} only {b.model}")
+    else:
+        each = ", ".join(f"{signed_points(s.diff)} (seed {s.seed})" for s in pair.seeds)
+        text = f"{head}: {signed_points(pair.diff)} points on average over the {len(shared)} seeds both ran"
+        if pair.seed_interval:
+            text += f", 95% {interval_points(*pair.seed_interval)} (bootstrap over seeds)"
         else:
-            n_test = first[0].get("test_size") or 0
-            half = proportion_halfwidth(first[0]["test_acc"], n_test) if n_test else None
-            entry["text"] = (
-                f"{entry['first']} − {entry['second']}: {signed_points(entry['diff'])} points of test accuracy from "
-                f"one seed each, so no interval over seeds"
-                + (f"; the test set's sampling error alone is about ±{points(half)} points (95%, "
-                   f"{count(n_test)} images)." if half is not None else ".")
-            )
-        found.append(entry)
+            text += f" (fewer than {MIN_SEEDS_FOR_INTERVAL}: no interval)"
+        text += f"; seed by seed {each}"
+    if pair.beats is not None and (len(pair.a_values) > 1 or len(pair.b_values) > 1):
+        text += (f"; P({a.model} beats {b.model}) = {pair.beats:.2f} over the "
+                 f"{len(pair.a_values)} × {len(pair.b_values)} seed pairs")
+    verdict = f"{a.model} higher" if pair.told_apart else "cannot be told apart"
+    if pair.seeds_disagree:
+        return f"{text}; the seeds disagree on which is better, so p = 1: {verdict}."
+    tested = "McNemar" if len(shared) == 1 else "largest McNemar"
+    return f"{text}; {tested} {p_equals(pair.p)}, Holm-adjusted {p_equals(pair.p_adjusted)}: {verdict}."
+
+
+def seed_comparison(study: Study) -> list[dict]:
+    """Per (dataset, split) with two or more models: every pair, best first, compared on their shared
+    test images (comparisons.py): difference, interval, adjusted p, verdict, and a sentence each."""
+    found = []
+    for (dataset, split), compared in study.comparisons.items():
+        rows = []
+        for pair in compared.pairs:
+            interval = pair.interval
+            rows.append({
+                "a": pair.a.model, "b": pair.b.model, "diff": pair.diff, "diff_text": signed_points(pair.diff),
+                "interval": interval, "interval_text": interval_points(*interval) if interval else "–",
+                "interval_kind": pair.interval_kind or pair.why_unpaired,
+                "seeds": ", ".join(str(s.seed) for s in pair.seeds) or "–",
+                "p_adjusted": pair.p_adjusted,
+                "p_text": p_value(pair.p_adjusted) if pair.p_adjusted is not None else "–",
+                "verdict": (f"{pair.a.model} higher" if pair.told_apart else
+                            "cannot be told apart" if pair.p is not None else "not tested"),
+                "told_apart": pair.told_apart, "text": _pair_text(pair),
+                "data": {"data-dataset": dataset, "data-split": split, "data-model": pair.a.model},
+            })
+        tied = [compared.best.model, *(g.model for g in compared.tied_with_best)]
+        found.append({
+            "setting": f"{dataset}/{split}", "best": compared.best.model, "tied": tied, "pairs": rows,
+            "text": (f"the data cannot tell {compared.best.model} (highest mean) apart from {', '.join(tied[1:])}"
+                     if len(tied) > 1 else f"the paired tests tell {compared.best.model} apart from every other model"),
+            "data": {"data-dataset": dataset, "data-split": split},
+        })
     return found
 
 

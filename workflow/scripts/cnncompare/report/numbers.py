@@ -41,6 +41,29 @@ def signed_points(value: float) -> str:
     return f"{value * 100:+.1f}"
 
 
+def interval_points(low: float, high: float) -> str:
+    """An interval of a difference of accuracies, in signed percentage points: [+0.3, +2.9]."""
+    return f"[{signed_points(low)}, {signed_points(high)}]"
+
+
+def interval_pct(low: float, high: float) -> str:
+    """An interval of an accuracy: 91.2–95.0%."""
+    return f"{percent(low)}–{percent(high)}%"
+
+
+def p_value(p: float) -> str:
+    """A p-value: three significant digits, 1 as 1, below 0.001 as "< 0.001"."""
+    if p >= 1:
+        return "1"
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def p_equals(p: float) -> str:
+    """A p-value in running text: "p = 0.0312", "p < 0.001"."""
+    text = p_value(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def percent_tick(value: float) -> str:
     """An accuracy on a figure's axis: as few digits as the tick needs (90%, 92.5%)."""
     return f"{value * 100:g}%"

@@ -15,12 +15,17 @@ MEASURES = [("test acc. (%)", "acc"), ("trainable params", "params"), ("training
 
 
 def accuracy_text(found: dict) -> str:
-    """Test accuracy over seeds (mean_interval's figures): mean ± half-width of its interval (n)."""
+    """Test accuracy over seeds (mean_interval's figures): mean ± half-width of its interval (n);
+    the interval's ends where it was cut at 0% or 100%; with two seeds their range, never an interval."""
     if found["mean"] is None:
         return "–"
     text = percent(found["mean"])
+    if found["half"] is not None and found["clipped"]:
+        return f"{text} [{percent(found['low'])}, {percent(found['high'])}] (n={found['n']})"
     if found["half"] is not None:
-        text += f" ± {points(found['half'])}"
+        return f"{text} ± {points(found['half'])} (n={found['n']})"
+    if found["n"] > 1:
+        return f"{text} (range {percent(found['min'])}–{percent(found['max'])}, n={found['n']})"
     return f"{text} (n={found['n']})"
 
 
@@ -110,7 +115,8 @@ def results_table(study: Study) -> dict:
     return table
 
 
-NOTE = ("Test accuracy: mean over seeds ± half-width of its 95% interval (Student's t), n seeds. "
+NOTE = ("Test accuracy: mean over seeds ± half-width of its 95% interval (Student's t, from 3 seeds on; its ends "
+        "in brackets where it was cut at 0% or 100%; with 2 seeds their range instead), n seeds. "
         "Two splits: the epoch was chosen on the test set itself (the study's protocol), so that figure is "
         "biased upwards.")
 

@@ -50,7 +50,8 @@ def write_partial_report(planned: list[dict], run_dir_of, template_path, out_pat
         row, epochs = run_rows(metrics, run_dir / "history.csv", benchmarks)
         summary.append(row)
         history += [typed_row(h, run_dir / "history.csv", line) for line, h in enumerate(epochs, start=2)]
-        existing = [str(run_dir / n) if (run_dir / n).is_file() else None for n in ("confusion.csv", "misclassified.npz")]
+        existing = [str(run_dir / n) if (run_dir / n).is_file() else None
+                    for n in ("confusion.csv", "misclassified.npz", "predictions.csv")]
         run_files.append(read_run_files(str(metrics), *existing))
     if not summary or not missing:
         return None

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from cnncompare.fileio import atomic_path
 from cnncompare.plan.report_files import RUN_FIGURES, comparison_figure, run_figure, run_figures_dir
 from cnncompare.plan.runs import run_label
-from cnncompare.report import figures, findings, labels, paper_table, ranking, sweep_report, tables, timing
+from cnncompare.report import comparisons, figures, findings, labels, paper_table, ranking, sweep_report, tables, timing
 from cnncompare.report.numbers import fmt, pct, share, significant
 from cnncompare.report.report_data import read_rows, read_run_files
 from cnncompare.report.stats import describe
@@ -226,6 +226,7 @@ def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict]
         "per_run": per_run_groups(study, colors),
         "splits": findings.split_comparison(study),
         "seeds": findings.seed_comparison(study),
+        "comparison_methods": {"alpha": comparisons.ALPHA, "lines": comparisons.METHODS},
         "not_completed": findings.not_completed(study),
         "provenance": provenance(study, workflow),
         "busy_share": share(timing.BUSY_CPU_SHARE),
@@ -303,10 +304,12 @@ def render(summary: list[dict], history: list[dict], run_files: list[dict], temp
 
 
 def render_files(summary_path, history_path, template_path, out_path, *, metrics=(), confusion=(),
-                 misclassified=(), figures_dir=None, models=None, workflow=None, banner=None) -> dict:
-    """The rule's entry: the per-run lists are in the same run order."""
-    if not len(metrics) == len(confusion) == len(misclassified):
-        raise ValueError("one confusion.csv and misclassified.npz per metrics.json is needed")
-    run_files = [read_run_files(*paths) for paths in zip(metrics, confusion, misclassified)]
+                 misclassified=(), predictions=None, figures_dir=None, models=None, workflow=None,
+                 banner=None) -> dict:
+    """The rule's entry: the per-run lists are in the same run order (predictions: None reads none)."""
+    predictions = [None] * len(metrics) if predictions is None else list(predictions)
+    if not len(metrics) == len(confusion) == len(misclassified) == len(predictions):
+        raise ValueError("one confusion.csv, misclassified.npz and predictions.csv per metrics.json is needed")
+    run_files = [read_run_files(*paths) for paths in zip(metrics, confusion, misclassified, predictions)]
     return render(read_rows(summary_path), read_rows(history_path), run_files, template_path, out_path,
                   figures_dir, models, workflow, banner=banner)

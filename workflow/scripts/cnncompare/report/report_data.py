@@ -1,6 +1,7 @@
 """Reading what the report shows: summary.csv and history.csv with numbers as
 numbers (text in a number column is an error naming the file, line, run and
-column), and each run's metrics.json, confusion.csv and misclassified.npz."""
+column), and each run's metrics.json, confusion.csv, misclassified.npz and
+predictions.csv."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 
 import numpy as np
 
-from cnncompare.columns import RUN_KEYS, number_columns
+from cnncompare.columns import PREDICTIONS_COLUMNS, RUN_KEYS, number_columns
 from cnncompare.fileio import read_csv, read_json
 from cnncompare.report.tables import run_label
 
@@ -76,12 +77,30 @@ def read_confusion(path) -> tuple[list[str], np.ndarray]:
         raise ReportDataError(f"{path}: a count is not an integer ({error})") from None
 
 
-def read_run_files(metrics: str, confusion: str | None = None, misclassified: str | None = None) -> dict:
+def read_predictions(path) -> dict[str, np.ndarray]:
+    """A run's predictions.csv as arrays: index, true and predicted (integers), probability."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        if not rows or rows[0] != PREDICTIONS_COLUMNS:
+            raise ValueError(f"the header is {rows[0] if rows else 'missing'}, not {PREDICTIONS_COLUMNS}")
+        body = rows[1:]
+        found = {name: np.array([int(r[i]) for r in body], dtype=np.int64)
+                 for i, name in enumerate(PREDICTIONS_COLUMNS[:3])}
+        found["probability"] = np.array([float(r[3]) for r in body], dtype=np.float64)
+    except (ValueError, IndexError) as error:
+        raise ReportDataError(f"{path}: not a predictions file ({error})") from None
+    return found
+
+
+def read_run_files(metrics: str, confusion: str | None = None, misclassified: str | None = None,
+                   predictions: str | None = None) -> dict:
     """What the report shows of one run beyond summary.csv: its settings, data
-    and versions (metrics.json), test confusion matrix and gallery images."""
+    and versions (metrics.json), test confusion matrix, gallery images and
+    per-image predictions (for the paired comparisons)."""
     info = read_json(metrics)
     found = {"label": run_label(info), "info": info, "classes": None, "matrix": None, "gallery": [],
-             "image_size": None}
+             "image_size": None, "predictions": read_predictions(predictions) if predictions else None}
     if confusion:
         found["classes"], found["matrix"] = read_confusion(confusion)
     if misclassified:

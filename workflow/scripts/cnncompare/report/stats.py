@@ -1,6 +1,7 @@
-"""The statistics the report states: mean and sample standard deviation,
-intervals for a mean and for a difference in accuracy, the Pareto front
-(study.py groups the runs over seeds).
+"""The statistics the report states of one group: mean and sample standard
+deviation, the interval of a mean over seeds, Wilson's interval of one run's
+accuracy, the Pareto front (study.py groups the runs over seeds; the paired
+comparisons between models are in comparisons.py).
 
 Plain functions of summary rows (dicts), so each figure the report shows can
 be recomputed from summary.csv by a test or a reader.
@@ -29,37 +30,34 @@ def describe(values: list) -> dict:
     }
 
 
-def mean_interval(values: list, level: float = 0.95) -> dict:
+# Fewer seeds than this are shown one by one (or as their range), never as an interval: with two,
+# Student's t multiplies the spread by 12.7 and gives intervals such as ±94 points.
+MIN_SEEDS_FOR_INTERVAL = 3
+
+
+def mean_interval(values: list, level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
     """mean, the half-width of its `level` interval (Student's t over n - 1
-    degrees of freedom; None for fewer than two values) and n of the finite values."""
+    degrees of freedom; None for fewer than MIN_SEEDS_FOR_INTERVAL values), the
+    interval's ends cut to `bounds` (an accuracy lies in 0-1: "clipped" says when
+    a side was cut), the range of the values, and n of the finite values."""
     found = describe(values)
-    half = None
-    if found["n"] > 1:
+    half = low = high = None
+    if found["n"] >= MIN_SEEDS_FOR_INTERVAL:
         half = scipy_stats.t.ppf(0.5 + level / 2, found["n"] - 1) * found["std"] / math.sqrt(found["n"])
-    return {**found, "half": half, "level": level}
+        low, high = max(bounds[0], found["mean"] - half), min(bounds[1], found["mean"] + half)
+    values = [v for v in values if is_number(v)]
+    return {**found, "half": half, "low": low, "high": high, "level": level,
+            "clipped": half is not None and (low > found["mean"] - half or high < found["mean"] + half),
+            "min": min(values) if values else None, "max": max(values) if values else None}
 
 
-def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> dict | None:
-    """mean(a) - mean(b) and its `level` interval (Welch's t, unequal variances).
-
-    None when either side has fewer than two values; a zero spread on both
-    sides gives a zero-width interval."""
-    if len(a) < 2 or len(b) < 2:
+def wilson_interval(correct: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (one run's accuracy on n images), within 0-1 by
+    construction (scipy.stats.binomtest(...).proportion_ci)."""
+    if not n:
         return None
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return {"diff": diff, "low": diff, "high": diff, "df": None, "level": level}
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = scipy_stats.t.ppf(0.5 + level / 2, df) * se
-    return {"diff": diff, "low": diff - half, "high": diff + half, "df": df, "level": level}
-
-
-def proportion_halfwidth(p: float, n: int, level: float = 0.95) -> float:
-    """Half-width of the normal-approximation interval of an accuracy p measured on n images."""
-    z = scipy_stats.norm.ppf(0.5 + level / 2)
-    return z * math.sqrt(max(p * (1 - p), 0.0) / n) if n else math.nan
+    found = scipy_stats.binomtest(int(correct), int(n)).proportion_ci(level, method="wilson")
+    return float(found.low), float(found.high)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

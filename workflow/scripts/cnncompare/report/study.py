@@ -17,7 +17,7 @@ from typing import Callable
 
 from cnncompare.plan.runs import run_label
 from cnncompare.protocols import PROTOCOLS, Protocol, headline_first, protocol
-from cnncompare.report import timing
+from cnncompare.report import comparisons, timing
 from cnncompare.columns import RUN_KEYS
 from cnncompare.report.numbers import share
 from cnncompare.report.stats import describe, is_number, mean_interval
@@ -210,6 +210,16 @@ class Study:
     @cached_property
     def several_seeds(self) -> bool:
         return any(len(g.runs) > 1 for g in self.groups)
+
+    def predictions(self, row: dict) -> dict | None:
+        """The run's predictions.csv as arrays (report_data.read_predictions), or None."""
+        return self.files(row).get("predictions")
+
+    @cached_property
+    def comparisons(self) -> dict[tuple[str, str], comparisons.SettingComparison]:
+        """(data set, split) -> every pair of its completed models compared on their shared test
+        images (comparisons.py), for the settings with two or more models."""
+        return comparisons.compare_study(self.completed, self.predictions)
 
     @cached_property
     def sweeps(self) -> dict[str, dict]:

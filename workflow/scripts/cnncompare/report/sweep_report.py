@@ -31,7 +31,7 @@ from scipy.stats import binomtest
 from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
 from cnncompare.report import svgplot
 from cnncompare.report.figures import PALETTE
-from cnncompare.report.numbers import pct, percent_tick, points
+from cnncompare.report.numbers import interval_pct, pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
 from cnncompare.report.study import Study
 from cnncompare.report.svgplot import LegendEntry, Panel, Scale
@@ -130,8 +130,12 @@ def _eligibility_lines(chosen: dict | None, entries: list[dict]) -> list[str]:
 
 
 def _acc(stat: dict) -> str:
-    if stat["n"] > 1 and stat["half"] is not None:
+    if stat["half"] is not None and stat["clipped"]:
+        return f"{pct(stat['mean'])} [{pct(stat['low'])}, {pct(stat['high'])}]"
+    if stat["half"] is not None:
         return f"{pct(stat['mean'])} ± {points(stat['half'])}"
+    if stat["n"] > 1:  # too few seeds for an interval: their range
+        return f"{pct(stat['mean'])} (range {interval_pct(stat['min'], stat['max'])})"
     return pct(stat["mean"])
 
 
@@ -244,7 +248,9 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
                     members = by_x[x]
                     vals = [m[stat]["mean"] for m in members if is_number(m[stat]["mean"])]
                     mean = sum(vals) / len(vals) if vals else None
-                    half = members[0][stat]["half"] if len(members) == 1 else None
+                    # No bar that would reach past 0% or 100% (the sweep's table gives its cut ends).
+                    half = (members[0][stat]["half"] if len(members) == 1 and not members[0][stat]["clipped"]
+                            else None)
                     means.append(mean)
                     halves.append(half)
                     names = ", ".join(m["variant"] for m in members[:3]) + (

@@ -15,12 +15,12 @@ from cnncompare.data import checksums
 from cnncompare.data.class_balance import balance_scores
 
 from cnncompare.train import costs, inference_cost
-from cnncompare.columns import METRIC_KEYS
+from cnncompare.columns import METRIC_KEYS, PREDICTIONS_COLUMNS
 from cnncompare.fileio import atomic_path, not_finite, read_json, write_json, write_npz
 from cnncompare.train.models import build_model
 from cnncompare.train.devices import Performance, choose_device, warn_if_gpu_missing
 from cnncompare.data.splits import read_split
-from cnncompare.train.training import load_run_data, predict
+from cnncompare.train.training import load_run_data, predict_with_confidence
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,26 @@ def write_misclassified(path, images: torch.Tensor, true: np.ndarray, predicted:
               index=source_index[picked])
 
 
+def write_predictions(path, source_index: np.ndarray, true: np.ndarray, predicted: np.ndarray,
+                      probability: np.ndarray) -> None:
+    """One row per test image (cnncompare/columns.py's PREDICTIONS). Plain CSV rather than a
+    compressed array file: a reader recomputes the report's paired tests with pandas or a spreadsheet,
+    and at about 20 bytes an image (200 KB for CIFAR-10's 10,000) it stays small beside model.pt."""
+    import csv
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(PREDICTIONS_COLUMNS)
+            for row in zip(source_index.tolist(), true.tolist(), predicted.tolist(),
+                           np.round(probability.astype(np.float64), 6).tolist()):
+                writer.writerow(row)
+
+
 def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
                  threads: int, metrics_path, confusion_path, misclassified_path=None,
                  performance: dict | None = None, gpus_requested: int = 0,
-                 runs_per_gpu: int | None = None) -> dict:
+                 runs_per_gpu: int | None = None, predictions_path=None) -> dict:
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting, runs_per_gpu=runs_per_gpu)
     warn_if_gpu_missing(device_setting, gpus_requested, device, "evaluate_model")
@@ -98,16 +114,18 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
         images, labels = data.parts[part]
         key = id(images)  # val and test of the 'two' split are one tensor: predict it once
         if key not in done:
-            done[key] = predict(model, images, labels, block["eval_batch_size"], perf)
-        loss, acc, predicted = done[key]
+            done[key] = predict_with_confidence(model, images, labels, block["eval_batch_size"], perf)
+        loss, acc, predicted, confidence = done[key]
         results[part] = (loss, acc)
         log.info("%s: loss %.4f accuracy %.4f on %d images", part, loss, acc, len(labels))
     true, predicted = labels.cpu().numpy(), predicted.cpu().numpy()
     matrix = confusion_matrix(true, predicted, len(data.classes))
     write_confusion(confusion_path, matrix, data.classes)
+    test_indices = read_split(split_path)["test"][1]
     if misclassified_path is not None:
-        test_indices = read_split(split_path)["test"][1]
         write_misclassified(misclassified_path, data.parts["test"][0], true, predicted, test_indices)
+    if predictions_path is not None:
+        write_predictions(predictions_path, test_indices, true, predicted, confidence.cpu().numpy())
 
     eval_seconds = round(time.perf_counter() - start, 3)  # the cost figures below are not evaluation
     cost = inference_cost.measure(model, data.parts["test"][0], block["image_size"], block["eval_batch_size"], perf)

@@ -203,10 +203,21 @@ def train_one_epoch(model, images, labels, optimizer, scheduler, loss_fn, block,
 @torch.no_grad()
 def predict(model, images, labels, batch_size: int, perf: Performance = FP32, forward=None):
     """(mean cross-entropy, accuracy, predicted labels) without augmentation."""
+    return predict_with_confidence(model, images, labels, batch_size, perf, forward, confidence=False)[:3]
+
+
+@torch.no_grad()
+def predict_with_confidence(model, images, labels, batch_size: int, perf: Performance = FP32, forward=None,
+                            confidence: bool = True):
+    """predict()'s figures and, per image, the softmax probability of the predicted class
+    (None without `confidence`: validation during training does not need it).
+
+    The probability is read off the same logits after the loss and argmax are
+    taken, so it changes neither."""
     forward = forward or model
     model.eval()
     loss_sum = torch.zeros((), device=labels.device)
-    predictions = []
+    predictions, confidences = [], []
     for start in range(0, len(labels), batch_size):
         x = to_float(images[start:start + batch_size])
         y = labels[start:start + batch_size]
@@ -214,9 +225,11 @@ def predict(model, images, labels, batch_size: int, perf: Performance = FP32, fo
             logits = forward(x)
         loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum")
         predictions.append(logits.argmax(1))
+        if confidence:
+            confidences.append(logits.float().softmax(1).amax(1))
     predicted = torch.cat(predictions)
     accuracy = (predicted == labels).sum().item() / len(labels)
-    return loss_sum.item() / len(labels), accuracy, predicted
+    return loss_sum.item() / len(labels), accuracy, predicted, torch.cat(confidences) if confidence else None
 
 
 # --- the run ------------------------------------------------------------------------
