@@ -8,6 +8,7 @@ from pathlib import Path
 # `report` starts a keyword line in a Snakefile: the flag goes by another name here.
 from snakemake.io import report as report_flag
 from snakemake.sourcecache import LocalSourceFile
+from snakemake.settings.types import DeploymentMethod
 
 
 def workflow_root():
@@ -83,6 +84,24 @@ PERFORMANCE = key_sorted(  # same for every run
 REPORT_TEMPLATE = str(WORKFLOW_ROOT / "report" / "report.html.j2")
 # The git commit of the workflow, a param of render_report: looked up once per invocation.
 WORKFLOW_COMMIT = notices.workflow_commit(WORKFLOW_ROOT)
+
+# The data rules (data.smk) run their scripts as commands, not with script::
+# Snakemake re-runs a script: rule whose script file is newer than its outputs,
+# and every file of a fresh checkout is new, so a checkout sharing data_dir
+# with another would prepare the data again, and every run made on it, in
+# every checkout, would train again. A command's text is the same in every
+# checkout: the folder and the interpreter (the one a script: would get) come
+# from the environment, which each job's Snakemake sets up as this one does.
+# (Set here, not asserted with envvars:, as the workflow itself gives them.)
+os.environ.update(
+    CNNCOMPARE_SCRIPTS=str(WORKFLOW_ROOT / "workflow" / "scripts"),
+    CNNCOMPARE_PYTHON=(
+        "python"  # the rule's conda environment's
+        if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+        else sys.executable
+    ),
+)
+DATA_SCRIPT = '"$CNNCOMPARE_PYTHON" "$CNNCOMPARE_SCRIPTS/{script}"'
 
 # A path under data_dir (downloads, prepared arrays, splits, their logs), under results_dir.
 data_path = PLAN.data_path

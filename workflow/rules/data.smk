@@ -35,8 +35,12 @@ rule prepare_dataset:
         settings=prepare_params,
         # Each download is checked against its MD5 again before it is parsed.
         md5=lambda w: expected_md5s(dataset_block(w)),
-    script:
-        "../scripts/prepare_dataset.py"
+    # A command, not script: (no rerun when a checkout's script file is new;
+    # DATA_SCRIPT in common.smk says why).
+    shell:
+        DATA_SCRIPT.format(script="prepare_dataset.py")
+        + " --log {log:q} --train {output.train:q} --settings {params.settings:q}"
+        " --md5 {params.md5:q} {input.downloads:q}"
 
 
 rule make_split:
@@ -51,8 +55,10 @@ rule make_split:
         "../envs/light.yaml"
     params:
         settings=split_params,
-    script:
-        "../scripts/make_split.py"
+    shell:
+        DATA_SCRIPT.format(script="make_split.py")
+        + " --log {log:q} --split {wildcards.split:q} --settings {params.settings:q}"
+        " {input.train:q} {input.test:q} {output:q}"
 
 
 rule download_weights:

@@ -2,6 +2,7 @@
 # (cnncompare/plan/notices.py). Included last: the notice of lost files reads
 # the run rules' files.
 from cnncompare.report.after_failure import write_partial_report
+from cnncompare.plan.writer_lock import LockedError, WriterLock
 
 # The plan's warnings and size, on every invocation.
 notices.tell(notices.plan_lines(PLAN))
@@ -24,9 +25,24 @@ def run_job_files():
 notices.tell(notices.lost_files(PLAN, run_job_files()))
 
 
+# One writer per results folder (cnncompare/plan/writer_lock.py): onstart runs
+# only when jobs are about to run in the main process (not for --dry-run,
+# --lint, --summary, ..., nor in SLURM jobs, which run with --no-hooks).
+WRITER_LOCK = WriterLock(PLAN.results_dir)
+
+
+onstart:
+    try:
+        notices.tell(WRITER_LOCK.acquire())
+    except LockedError as error:
+        raise WorkflowError(str(error)) from None
+
+
 onsuccess:
     notices.drop_stale_partial_report(PLAN)
+    WRITER_LOCK.release()
 
 
 onerror:
     write_partial_report(PLAN, REPORT_TEMPLATE, PARTIAL_REPORT, WORKFLOW_COMMIT)
+    WRITER_LOCK.release()
