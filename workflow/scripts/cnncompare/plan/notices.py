@@ -49,8 +49,18 @@ def share_gpus(plan: Plan, global_resources, is_main_process: bool) -> None:
     global_resources["gpu_slot"] = gpus * runs_per_gpu
     global_resources["gpu"] = None
     if is_main_process:
-        tell([f"performance.runs_per_gpu: {runs_per_gpu}: up to {gpus * runs_per_gpu} training or "
-              f"evaluation jobs at once on {gpus} GPU{'s' if gpus != 1 else ''} (--resources gpu={gpus})"])
+        tell([gpu_sharing_line(runs_per_gpu, gpus)])
+
+
+def gpu_sharing_line(runs_per_gpu: int, gpus: int) -> str:
+    """What runs_per_gpu does with --resources gpu=K, true for every K (0 included)."""
+    if gpus == 0:
+        return (f"performance.runs_per_gpu: {runs_per_gpu}: --resources gpu=0 gives no GPU, so no training "
+                f"or evaluation job that asks for one can start; give --resources gpu=K for K GPUs, or set "
+                f"device: cpu and resources.train_model.gpu and resources.evaluate_model.gpu to 0")
+    return (f"performance.runs_per_gpu: {runs_per_gpu}: up to {gpus * runs_per_gpu} training or evaluation "
+            f"job{'s' if gpus * runs_per_gpu != 1 else ''} at once on {gpus} GPU{'s' if gpus != 1 else ''} "
+            f"(--resources gpu={gpus})")
 
 
 def workflow_commit(workflow_dir) -> dict | None:
