@@ -76,8 +76,7 @@ def conda_python(name: str) -> str:
 
 
 def rule_blocks() -> dict[str, dict]:
-    """{rule: {'conda': ..., 'script': ...}} from workflow/rules/*.smk (snakefmt's layout); a
-    data rule's script is the one its command runs."""
+    """{rule: {'conda': ..., 'script': ...}} from workflow/rules/*.smk (snakefmt's layout)."""
     found = {}
     for smk in sorted(RULES.glob("*.smk")):
         text = smk.read_text()
@@ -88,10 +87,6 @@ def rule_blocks() -> dict[str, dict]:
                 value = re.search(rf"^    {key}:\n\s+\"([^\"]+)\"", body, re.MULTILINE)
                 if value:
                     block[key] = (smk.parent / value.group(1)).resolve()
-            # The data rules run their script as a command (DATA_SCRIPT in common.smk).
-            command = re.search(r'DATA_SCRIPT\.format\(script="([^"]+)"\)', body)
-            if command:
-                block["script"] = (smk.parent.parent / "scripts" / command.group(1)).resolve()
             found[match.group(1)] = block
     return found
 

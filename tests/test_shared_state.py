@@ -1,6 +1,6 @@
 """Shared state has one writer: one results folder, one Snakemake invocation
 (cnncompare/plan/writer_lock.py), and a data_dir shared by checkouts is never
-prepared again by one of them (the data rules in workflow/rules/data.smk).
+prepared again by one of them (workflow/rules/data.smk).
 
 The unit tests take the lock in processes of their own; the workflow tests run
 the real Snakefile on a copy of the shared finished run (conftest's
@@ -160,9 +160,11 @@ def test_a_second_invocation_on_one_results_dir_is_refused_and_a_dry_run_is_not(
 
 @pytest.mark.workflow
 def test_a_second_checkout_sharing_data_dir_plans_no_prepare_job(finished, tmp_path):
-    """A fresh checkout's files are all newer than data another checkout prepared: with the
-    data rules as script: rules, Snakemake planned prepare_dataset again ("Code has changed
-    since last execution"), and every run on that data in every checkout would train again."""
+    """A fresh checkout's files are all newer than data another checkout prepared, and
+    Snakemake re-runs a script: rule whose script is newer than its outputs: it planned
+    prepare_dataset again ("Code has changed since last execution"), and every run on that data
+    in every checkout would have trained again. skip_script_times_under (common.smk) stops
+    that for the jobs whose outputs lie in data_dir."""
     checkout = tmp_path / "checkout"
     listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard"],
                             capture_output=True, text=True, check=True).stdout.split()

@@ -8,7 +8,6 @@ from pathlib import Path
 # `report` starts a keyword line in a Snakefile: the flag goes by another name here.
 from snakemake.io import report as report_flag
 from snakemake.sourcecache import LocalSourceFile
-from snakemake.settings.types import DeploymentMethod
 
 
 def workflow_root():
@@ -85,23 +84,32 @@ REPORT_TEMPLATE = str(WORKFLOW_ROOT / "report" / "report.html.j2")
 # The git commit of the workflow, a param of render_report: looked up once per invocation.
 WORKFLOW_COMMIT = notices.workflow_commit(WORKFLOW_ROOT)
 
-# The data rules (data.smk) run their scripts as commands, not with script::
-# Snakemake re-runs a script: rule whose script file is newer than its outputs,
-# and every file of a fresh checkout is new, so a checkout sharing data_dir
-# with another would prepare the data again, and every run made on it, in
-# every checkout, would train again. A command's text is the same in every
-# checkout: the folder and the interpreter (the one a script: would get) come
-# from the environment, which each job's Snakemake sets up as this one does.
-# (Set here, not asserted with envvars:, as the workflow itself gives them.)
-os.environ.update(
-    CNNCOMPARE_SCRIPTS=str(WORKFLOW_ROOT / "workflow" / "scripts"),
-    CNNCOMPARE_PYTHON=(
-        "python"  # the rule's conda environment's
-        if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-        else sys.executable
-    ),
-)
-DATA_SCRIPT = '"$CNNCOMPARE_PYTHON" "$CNNCOMPARE_SCRIPTS/{script}"'
+
+def skip_script_times_under(folder):
+    """Make a script's modification time no rerun trigger for jobs whose outputs
+    all lie in `folder` (data.smk says why). Snakemake has no setting per rule
+    for it, so its check (Job.outputs_older_than_script_or_notebook) is wrapped,
+    once per process; tests/test_shared_state.py checks it still applies."""
+    from snakemake.jobs import Job
+
+    check = Job.outputs_older_than_script_or_notebook
+    folders = getattr(check, "cnncompare_folders", None)
+    if folders is None:
+        original, folders = check, set()
+
+        async def outputs_older_than_script(job):
+            if job.output and all(
+                any(os.path.abspath(f).startswith(d) for d in folders)
+                for f in job.output
+            ):
+                return
+            async for f in original(job):
+                yield f
+
+        outputs_older_than_script.cnncompare_folders = folders
+        Job.outputs_older_than_script_or_notebook = outputs_older_than_script
+    folders.add(os.path.join(os.path.abspath(folder), ""))
+
 
 # A path under data_dir (downloads, prepared arrays, splits, their logs), under results_dir.
 data_path = PLAN.data_path

@@ -3,6 +3,17 @@
 # rules unprefixed, so it misses them in a module used with `as prefix_*`.
 
 
+# A data set prepared once serves every checkout and results folder that shares
+# data_dir. Snakemake re-runs a script: rule whose script file is newer than its
+# outputs, and every file of a fresh checkout (or of a git pull, or a branch
+# switched to and back) is new: a second checkout would prepare the data again,
+# and every run made on it, in every checkout, would then train again. For jobs
+# whose outputs all lie in data_dir, a script's time stamp is no rerun trigger;
+# their inputs, params and rule text still are, and prepared.json records what
+# made the data. (docs/failures.md, "a second checkout shares data_dir".)
+skip_script_times_under(PLAN.data_dir)
+
+
 rule download_dataset:
     output:
         data_path("downloads/{dataset}/{file}"),
@@ -35,12 +46,8 @@ rule prepare_dataset:
         settings=prepare_params,
         # Each download is checked against its MD5 again before it is parsed.
         md5=lambda w: expected_md5s(dataset_block(w)),
-    # A command, not script: (no rerun when a checkout's script file is new;
-    # DATA_SCRIPT in common.smk says why).
-    shell:
-        DATA_SCRIPT.format(script="prepare_dataset.py")
-        + " --log {log:q} --train {output.train:q} --settings {params.settings:q}"
-        " --md5 {params.md5:q} {input.downloads:q}"
+    script:
+        "../scripts/prepare_dataset.py"
 
 
 rule make_split:
@@ -55,10 +62,8 @@ rule make_split:
         "../envs/light.yaml"
     params:
         settings=split_params,
-    shell:
-        DATA_SCRIPT.format(script="make_split.py")
-        + " --log {log:q} --split {wildcards.split:q} --settings {params.settings:q}"
-        " {input.train:q} {input.test:q} {output:q}"
+    script:
+        "../scripts/make_split.py"
 
 
 rule download_weights:
