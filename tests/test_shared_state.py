@@ -80,6 +80,28 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_notice(tmp_path):
     assert not (results / LOCK_NAME).exists()
 
 
+def test_a_lock_copied_with_its_folder_or_of_a_reused_pid_is_taken_over(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    holder = _hold_in_another_process(tmp_path / "original", tmp_path)
+    try:
+        # A live process, but its lock names the folder it was copied from.
+        (results / LOCK_NAME).write_text((tmp_path / "original" / LOCK_NAME).read_text())
+        lock = WriterLock(str(results))
+        notices = lock.acquire()
+        assert "which names another folder" in notices[0] and str(tmp_path / "original") in notices[0]
+        lock.release()
+        # A live pid that another process got since: its start time differs.
+        reused = json.loads((tmp_path / "original" / LOCK_NAME).read_text())
+        reused.update(results_dir=str(results.resolve()), process_start="1")
+        (results / LOCK_NAME).write_text(json.dumps(reused))
+        assert "took over a stale lock" in lock.acquire()[0]
+        lock.release()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_lock_of_another_host_is_never_taken_over(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
@@ -183,3 +205,42 @@ def test_a_second_checkout_sharing_data_dir_plans_no_prepare_job(finished, tmp_p
     print(jobs)
     assert jobs.get("train_model") == 2  # its own runs: the plan is not empty
     assert not {"download_dataset", "prepare_dataset", "make_split"} & set(jobs), plan.stdout[-3000:]
+
+
+def test_snakemake_locks_of_a_killed_holder_are_removed_and_no_others(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results"
+    results.mkdir()
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text(f"{results}/summary.csv\n")
+    (locks / "0.input.lock").write_text(f"{results}/runs/a/metrics.json\n")
+    (locks / "1.output.lock").write_text(f"{tmp_path}/other-results/summary.csv\n")  # another invocation's
+    (locks / "1.input.lock").write_text("")
+    lock = WriterLock(str(results))
+    dead = {"results_dir": str(results.resolve()), "host": socket.gethostname(), "pid": _dead_pid(),
+            "started": "then", "working_folder": str(tmp_path), "command": "snakemake", "token": "old"}
+    (results / LOCK_NAME).write_text(json.dumps({**dead, "working_folder": "/elsewhere"}))
+    assert lock.clear_locks_of_dead_holder(locks) == []  # killed in another folder: not its locks
+    (results / LOCK_NAME).write_text(json.dumps(dead))
+    told = lock.clear_locks_of_dead_holder(locks)
+    assert "removed Snakemake's locks (0.output.lock)" in told[0]
+    assert sorted(p.name for p in locks.iterdir()) == ["1.input.lock", "1.output.lock"]
+
+
+def test_backups_a_killed_invocation_left_are_put_back_or_removed(tmp_path):
+    from cnncompare.plan.notices import clear_killed_backups
+
+    backups = tmp_path / ".snakemake" / "backups"
+    report, figures = tmp_path / "results" / "report.html", tmp_path / "results" / "figures" / "curves"
+    kept = backups / report.relative_to("/")
+    kept.parent.mkdir(parents=True)
+    kept.write_text("the last good report")
+    folder = backups / figures.relative_to("/")
+    (folder / "a").mkdir(parents=True)  # a folder's copy made the next job's copytree fail
+    figures.mkdir(parents=True)
+    (figures / "new.svg").write_text("<svg/>")
+    told = clear_killed_backups(backups, [str(report), str(figures)])
+    assert report.read_text() == "the last good report" and len(told) == 1 and "put back" in told[0]
+    assert (figures / "new.svg").exists() and not (figures / "a").exists()
+    assert not kept.exists() and not folder.exists()

@@ -3,6 +3,7 @@
 # the run rules' files.
 from cnncompare.report.after_failure import write_partial_report
 from cnncompare.plan.writer_lock import LockedError, WriterLock
+from snakemake.io import is_flagged
 
 # The plan's warnings and size, on every invocation.
 notices.tell(notices.plan_lines(PLAN))
@@ -29,6 +30,14 @@ notices.tell(notices.lost_files(PLAN, run_job_files()))
 # only when jobs are about to run in the main process (not for --dry-run,
 # --lint, --summary, ..., nor in SLURM jobs, which run with --no-hooks).
 WRITER_LOCK = WriterLock(PLAN.results_dir)
+if workflow.is_main_process:
+    # Before Snakemake checks its own locks: those of a killed holder would block every run.
+    notices.tell(WRITER_LOCK.clear_locks_of_dead_holder(Path(".snakemake") / "locks"))
+
+
+def update_outputs():
+    """Every update() output of the workflow (the tables, the report, its figures)."""
+    return [f for r in workflow.rules for f in r.output if is_flagged(f, "update")]
 
 
 onstart:
@@ -36,6 +45,12 @@ onstart:
         notices.tell(WRITER_LOCK.acquire())
     except LockedError as error:
         raise WorkflowError(str(error)) from None
+    # What a killed invocation left in Snakemake's backups (cnncompare/plan/notices.py).
+    notices.tell(
+        notices.clear_killed_backups(
+            Path(workflow.persistence.path) / "backups", update_outputs()
+        )
+    )
 
 
 onsuccess:

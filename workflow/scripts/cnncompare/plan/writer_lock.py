@@ -41,10 +41,22 @@ def lock_path(results_dir: str) -> Path:
     return Path(results_dir) / LOCK_NAME
 
 
-def _holder_record() -> dict:
+def _process_start(pid) -> str | None:
+    """The start time of a process in clock ticks since boot (Linux), telling a
+    reused pid from the lock's own process; None where /proc has no answer."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _holder_record(results_dir: Path) -> dict:
     return {
+        "results_dir": str(results_dir),
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "process_start": _process_start(os.getpid()),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "working_folder": os.getcwd(),
         "command": " ".join(sys.argv),
@@ -68,7 +80,9 @@ def read_holder(path: Path) -> dict | None:
     return {"unreadable": text[:200]}
 
 
-def _alive(pid) -> bool:
+def _alive(pid, process_start=None) -> bool:
+    if process_start is not None and _process_start(pid) not in (None, process_start):
+        return False  # the pid was given to another process since
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -103,7 +117,7 @@ class WriterLock:
             return []
         notices = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = _holder_record()
+        record = _holder_record(self.path.parent.resolve())
         for _ in range(3):
             if self._link(record):
                 self.record = record
@@ -111,6 +125,13 @@ class WriterLock:
                 return notices
             holder = read_holder(self.path)
             if holder is None:  # released between our link and our read: try again
+                continue
+            if self._copied(holder):
+                notices.append(
+                    f"results_dir: took over the lock {self.path}, which names another folder "
+                    f"({holder['results_dir']}): the results folder was copied or moved while in use"
+                )
+                self._remove_if_unchanged(holder)
                 continue
             if self._stale(holder):
                 notices.append(
@@ -127,6 +148,7 @@ class WriterLock:
         try:
             with os.fdopen(fd, "w") as fh:
                 json.dump(record, fh, indent=1)
+            os.chmod(tmp, 0o644)  # another user sharing the folder reads who holds it
             os.link(tmp, self.path)
             return True
         except FileExistsError:
@@ -134,12 +156,15 @@ class WriterLock:
         finally:
             os.unlink(tmp)
 
+    def _copied(self, holder: dict) -> bool:
+        return holder.get("results_dir") not in (None, str(self.path.parent.resolve()))
+
     @staticmethod
     def _stale(holder: dict) -> bool:
         return (
             "unreadable" not in holder
             and holder.get("host") == socket.gethostname()
-            and not _alive(holder.get("pid"))
+            and not _alive(holder.get("pid"), holder.get("process_start"))
         )
 
     def _remove_if_unchanged(self, holder: dict) -> None:
@@ -158,6 +183,34 @@ class WriterLock:
             f"finish (or stop it), or give this one another results_dir. If that process is surely "
             f"gone, delete {self.path}"
         )
+
+    def clear_locks_of_dead_holder(self, snakemake_locks: Path) -> list[str]:
+        """Snakemake's own locks (.snakemake/locks of this working folder) left by a killed
+        holder of this lock: Snakemake refuses every later run until `--unlock`. Only lock
+        files naming an output in this results folder are removed, and only when this lock's
+        holder is dead on this host and worked in this folder: no live invocation can hold
+        them (it would hold this lock). Called before Snakemake checks its locks (at parse
+        time, in the main process). Returns the lines to tell."""
+        holder = read_holder(self.path)
+        if (holder is None or not self._stale(holder) or self._copied(holder)
+                or holder.get("working_folder") != os.getcwd()):
+            return []
+        results = str(self.path.parent.resolve())
+        removed = []
+        for outputs in sorted(Path(snakemake_locks).glob("*.output.lock")):
+            try:
+                names = outputs.read_text().splitlines()
+            except OSError:
+                continue
+            if any(os.path.abspath(n).startswith(results + os.sep) for n in names):
+                inputs = outputs.with_name(outputs.name.replace(".output.", ".input."))
+                outputs.unlink(missing_ok=True)
+                inputs.unlink(missing_ok=True)
+                removed.append(outputs.name)
+        if not removed:
+            return []
+        return [f"removed Snakemake's locks ({', '.join(removed)}) left in {snakemake_locks} by the killed "
+                f"invocation {describe(holder)}"]
 
     def release(self) -> None:
         """Remove the lock if it is still ours (never another invocation's)."""
