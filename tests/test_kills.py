@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -21,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SNAKEMAKE, snakemake, write_config
+from conftest import SNAKEMAKE, planned_jobs, snakemake, write_config
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+pytestmark = pytest.mark.workflow
 
 # Each rule's job is killed this long after it starts at most (seconds): about its length here.
 LONGEST = {"train_model": 8.0, "evaluate_model": 4.0, "aggregate_results": 2.0, "render_report": 4.0,
@@ -73,6 +74,24 @@ def _files(results: Path) -> set[str]:
             if p.is_file() and "logs" not in p.parts and p.name != ".cnncompare-writer.lock"}
 
 
+@pytest.mark.parametrize("lost", ["summary.csv", "history.csv", "figures/comparison/accuracy.svg",
+                                  "figures/curves"])
+def test_a_lost_table_or_figure_is_made_again(finished, tmp_path, lost):
+    """Snakemake makes a missing file again only when something out of date needs it: with the
+    report up to date, a lost summary.csv (a kill during `snakemake -R aggregate_results`, before
+    the tables were update() outputs) planned "Nothing to be done". They are targets now."""
+    work = tmp_path / "study"
+    work.mkdir()
+    shutil.copytree(finished["workdir"] / "results", work / "results", symlinks=True)
+    configfile = write_config(work / "config.yaml", {**finished["config"], "results_dir": str(work / "results")})
+    path = work / "results" / lost
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    jobs = planned_jobs(snakemake(work, configfile, "-n").stdout)
+    print(lost, jobs)
+    assert jobs.get("render_report") == 1 and "train_model" not in jobs
+
+
+@pytest.mark.slow
 def test_kills_at_random_moments_lose_nothing(finished, tmp_path):
     seed = int(os.environ.get("KILL_SEED", time.time_ns() % 2**32))
     print(f"KILL_SEED={seed}")

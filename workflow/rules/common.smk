@@ -138,6 +138,16 @@ def run_tensorboard(wildcards):
 REPORT = results_path("report.html")
 PARTIAL_REPORT = notices.partial_report_path(PLAN)
 FIGURES = PLAN.figures_dir
+# Every table and figure beside the report, as targets of the rule `all`. Snakemake
+# makes a missing file again only when something out of date needs it, so with
+# the report up to date a lost summary.csv (a kill during `-R aggregate_results`)
+# or figure would stay lost ("Nothing to be done").
+REPORT_FILES = [
+    results_path("summary.csv"),
+    results_path("history.csv"),
+    *(comparison_figure(FIGURES, name) for name in COMPARISON_FIGURES),
+    *(run_figures_dir(FIGURES, name) for name in ("curves", "confusion")),
+]
 
 
 wildcard_constraints:
