@@ -60,7 +60,7 @@ def check(draft: Draft, config_problems_found: bool) -> list[str]:
     trips over a part of the config cnncompare.plan.config found wrong stops
     quietly (that problem is told already)."""
     problems = []
-    for each in (_paths, _reserved_names, _models, _image_folders, _planned_hours, _job_memory):
+    for each in (_paths, _reserved_names, _models, _image_folders, _planned_hours, _job_memory, _batch_sizes):
         try:
             problems += each(draft)
         except (KeyError, TypeError, AttributeError, ValueError):
@@ -409,3 +409,26 @@ def _job_memory(plan: Draft) -> list[str]:
                 f"machine you run on has that much"
             )
     return problems
+
+
+def _batch_sizes(plan: Draft) -> list[str]:
+    """A batch above a data set's whole image count is above its training set for sure:
+    training then takes the training set as one batch (train.training.batching), which
+    summary.csv's batch_size records. Warned, not refused: a tiny data set may mean it."""
+    from cnncompare.data.datasets import DataError
+    from cnncompare.data.formats import dataset_images
+
+    config = plan.config
+    for dataset in _in_grid(config, "datasets"):
+        try:
+            images = dataset_images(config["datasets"][dataset])
+        except DataError:
+            continue  # told by _image_folders
+        for model in _in_grid(config, "models"):
+            size = config["models"][model]["batch_size"]
+            if size >= images:
+                name = plan.parents[model][0] if model in plan.parents else model
+                _warn(plan, [f"models.{name}.batch_size: {size} is above the training set of datasets.{dataset} "
+                             f"(fewer than its {images:,} images): each epoch is one batch of the whole "
+                             f"training set, and summary.csv's batch_size records that size"])
+    return []
