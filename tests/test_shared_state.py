@@ -223,6 +223,9 @@ def test_snakemake_locks_of_a_killed_holder_are_removed_and_no_others(tmp_path, 
     (results / LOCK_NAME).write_text(json.dumps({**dead, "working_folder": "/elsewhere"}))
     assert lock.clear_locks_of_dead_holder(locks) == []  # killed in another folder: not its locks
     (results / LOCK_NAME).write_text(json.dumps(dead))
+    os.utime(results / LOCK_NAME, (time.time() - 60, time.time() - 60))
+    assert lock.clear_locks_of_dead_holder(locks) == []  # newer than the dead holder's lock: a live one's
+    os.utime(results / LOCK_NAME)
     told = lock.clear_locks_of_dead_holder(locks)
     assert "removed Snakemake's locks (0.output.lock)" in told[0]
     assert sorted(p.name for p in locks.iterdir()) == ["1.input.lock", "1.output.lock"]

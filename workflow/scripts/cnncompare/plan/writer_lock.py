@@ -196,9 +196,17 @@ class WriterLock:
                 or holder.get("working_folder") != os.getcwd()):
             return []
         results = str(self.path.parent.resolve())
+        try:
+            taken = self.path.stat().st_mtime
+        except OSError:
+            return []
         removed = []
         for outputs in sorted(Path(snakemake_locks).glob("*.output.lock")):
             try:
+                # The dead holder took Snakemake's locks before this one (onstart comes after):
+                # a newer lock file is a live invocation's that has not reached onstart yet.
+                if outputs.stat().st_mtime > taken:
+                    continue
                 names = outputs.read_text().splitlines()
             except OSError:
                 continue
