@@ -36,8 +36,9 @@ MEASURED = ("seconds", "per_second", "peak_", "max_rss", "_ms", "started", "busy
 def _start(work: Path, configfile: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     out = work / f"run-{time.time_ns()}.log"
     proc = subprocess.Popen(
-        [SNAKEMAKE, "--directory", str(work), "--configfile", str(configfile), "--cores", "2",
-         "--resources", "gpu=1", *args],
+        # args first: after --resources (which takes many values) a target would be read as one
+        [SNAKEMAKE, *args, "--directory", str(work), "--configfile", str(configfile), "--cores", "2",
+         "--resources", "gpu=1"],
         stdout=out.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -111,7 +112,7 @@ def test_kills_at_random_moments_lose_nothing(finished, tmp_path):
                 break
     print("kills per rule:", kills)
     done = snakemake(work, configfile)  # the next plain run completes...
-    exported = snakemake(work, configfile, "mlflow")
+    exported = snakemake(work, configfile, "--keep-going", "mlflow")  # a flag ends --resources' values
     again = snakemake(work, configfile, "-n")  # ... and leaves nothing to do
     assert "Nothing to be done" in again.stdout + again.stderr, (again.stdout + again.stderr)[-3000:]
     assert all(kills.values()), kills
