@@ -71,7 +71,9 @@ def _summary(path: Path) -> list[dict]:
 
 
 def _files(results: Path) -> set[str]:
-    return {str(p.relative_to(results)) for p in results.rglob("*")
+    """Every file, a TensorBoard event file by its folder (its name holds a time and a pid)."""
+    return {str(p.parent.relative_to(results)) + "/events.*" if p.name.startswith("events.out.tfevents.")
+            else str(p.relative_to(results)) for p in results.rglob("*")
             if p.is_file() and "logs" not in p.parts and p.name != ".cnncompare-writer.lock"}
 
 
