@@ -23,4 +23,5 @@ rule all:
     default_target: True
     input:
         REPORT,
+        REPORT_FILES,
         TRACK_TARGETS,

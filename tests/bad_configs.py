@@ -86,4 +86,35 @@ BAD_CONFIGS = {
     "pretrained swin_t below its weights' size": (
         _only_model(arch="swin_t", pretrained=True, image_size=64),
         ["models.m.image_size", "Swin_T_Weights.IMAGENET1K_V1 declare a minimum of 224 px"]),
+    # issue 24: names and sizes
+    "sweep values equal but spelled differently": (_model(sweep={"lr": [1, 1.0]}),
+                                                   ["models.custom_cnn.sweep.lr: 1 and 1.0 are the same value"]),
+    "sweep_samples over max_runs": (
+        _model(sweep={"lr": {"log_uniform": [0.001, 0.1]}}, sweep_samples=10**9),
+        ["models.custom_cnn.sweep_samples: 1,000,000,000 draws", "over compare.max_runs (500)"]),
+    "a grid sweep over max_runs": (
+        _model(sweep={"lr": [i / 1000 + 0.001 for i in range(100)], "dropout": [i / 100 for i in range(50)]}),
+        ["models.custom_cnn.sweep: the grid's 50 x 100 = 5,000 variants", "over compare.max_runs (500)"]),
+    "variants of two blocks with one name": (
+        lambda c: (c["models"].update({
+            "a": {"arch": "custom_cnn", "sweep": {"lr": [0.1], "epochs": [2]}},
+            "a.epochs-2": {"arch": "custom_cnn", "sweep": {"lr": [0.1]}}}),
+            c["compare"].update(models=["a", "a.epochs-2"])),
+        ["models.a.epochs-2.sweep: variant a.epochs-2.lr-0.1 is also a variant of models.a"]),
+    "batch-normalised head with batch size 1": (
+        _only_model(arch="resnet18", batch_size=1, head={"hidden": [64], "norm": True}),
+        ["models.m.batch_size: 1 with head.norm: true", "use batch_size 2 or more, or head.norm: false"]),
+    "a job of terabytes": (_model(batch_size=5_000_000),
+                           ["max_job_mem_gb: a train_model job of models.custom_cnn on datasets.cifar10 is "
+                            "estimated at 19,535 GB", "batch_size: 5000000", "over max_job_mem_gb (1,024)"]),
+    "mem_mb above max_job_mem_gb": (
+        lambda c: c["resources"]["train_model"].update(mem_mb=2_000_000),
+        ["resources.train_model.mem_mb: 2,000,000 MB is above max_job_mem_gb (1,024 GB)"]),
+    "results_dir inside an image folder": (
+        lambda c: (_image_folder({"cat": 4, "dog": 4})(c),
+                   c.update(results_dir=str(Path(c["results_dir"]).parent / "images" / "results"))),
+        ["results_dir: ", "is inside datasets.photos.path", "would be read as classes of the data set"]),
+    "data_dir is an image folder": (
+        lambda c: (_image_folder({"cat": 4, "dog": 4})(c), c.update(data_dir=c["datasets"]["photos"]["path"])),
+        ["data_dir: ", "is inside datasets.photos.path"]),
 }

@@ -19,7 +19,7 @@ import yaml
 from conftest import REPO, SNAKEMAKE
 
 # What a user writes (docs/module.md shows the same): their config, the module
-# from a local checkout, every rule, and the two hooks the module cannot
+# from a local checkout, every rule, and the three hooks the module cannot
 # register itself.
 USER_SNAKEFILE = """\
 configfile: "config/config.yaml"
@@ -33,6 +33,10 @@ module cnncompare:
 
 
 use rule * from cnncompare
+
+
+onstart:
+    cnncompare.onstart()
 
 
 onsuccess:

@@ -48,6 +48,19 @@ def test_shared_gpus_become_gpu_slots_and_are_told(tmp_path, capsys):
     assert untouched == {"gpu": 2} and capsys.readouterr().err == ""
 
 
+def test_the_gpu_sharing_line_is_true_for_every_count(tmp_path, capsys):
+    for gpus in (0, 1, 2):
+        resources = Resources(gpu=gpus)
+        notices.share_gpus(plan_in(tmp_path, runs_per_gpu=2), resources, is_main_process=True)
+        said = capsys.readouterr().err
+        assert resources["gpu_slot"] == 2 * gpus
+        if gpus == 0:
+            assert "--resources gpu=0 gives no GPU, so no training or evaluation job" in said, said
+            assert "up to 0" not in said and "0 GPUs" not in said
+        else:
+            assert f"up to {2 * gpus} training or evaluation jobs at once on {gpus} GPU" in said, said
+
+
 def test_files_gone_from_finished_runs_and_prepared_data_are_told(tmp_path):
     plan = plan_in(tmp_path)
     finished = plan.runs[0]

@@ -238,3 +238,22 @@ def test_a_large_image_folder_is_checked_from_file_names_alone(tmp_path, monkeyp
     plan = plan_of(with_folder(path=str(root)))
     assert plan.config["datasets"]["photos"]["path"] == str(root)
     assert opened == []
+
+
+def test_a_batch_above_the_training_set_is_warned_and_summary_records_the_size_used():
+    def on_digits(config):
+        model("m", arch="custom_cnn", batch_size=2000, epochs=1)(config)
+        config["datasets"]["digits"] = {"format": "digits"}
+        config["compare"]["datasets"] = ["digits"]
+
+    plan = plan_of(on_digits)
+    warnings = "\n".join(plan.warnings)
+    assert "models.m.batch_size: 2000 is above the training set of datasets.digits (fewer than its 1,797" \
+           in warnings, warnings
+    assert "batch_size" not in "\n".join(plan_of(model("m", arch="custom_cnn", batch_size=64)).warnings)
+    # The batch training used (train.training.batching caps it at the training set), in summary.csv.
+    from cnncompare.report.aggregate import summary_row
+
+    row = summary_row({"config": {"batch_size": 2000}, "train_size": 1347})
+    assert row["batch_size"] == 1347
+    assert summary_row({"config": {"batch_size": 64}, "train_size": 1347})["batch_size"] == 64

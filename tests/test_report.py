@@ -867,3 +867,26 @@ def test_the_demo_report_carries_its_banner(finished_demo):
     assert settings["optimizer"] == "adam" and settings["pretrained"] is False
     for key in ("momentum", "nesterov", "weights", "dropout"):
         assert key not in settings, key
+
+
+def test_a_newline_in_reference_text_never_reaches_latex_as_a_line():
+    """A newline in reference.source ended the LaTeX comment it was written in, so the next
+    line was live LaTeX; in a cell, a blank line breaks the tabular."""
+    from cnncompare.report.paper_table import to_latex, to_markdown
+
+    source = "Smith et al.\n\\input{/etc/passwd}\r\n\n100% of it"
+    table = {"groups": [{"title": "cifar10,\nreported", "span": 1}],
+             "columns": [{"title": "reported\nelsewhere"}],
+             "rows": [{"model": "m", "cells": [{"text": "89.0%\n\n\\bad"}]}],
+             "sources": [{"model": "m", "source": source, "text": "89.0%"}]}
+    latex = to_latex(table)
+    for line in latex.splitlines():
+        # the source's text stays inside its comment: no line of live LaTeX holds it
+        if not line.startswith("%"):
+            assert "passwd" not in line and "of it" not in line, line
+    comment = next(line for line in latex.splitlines() if line.startswith("% Reported for m"))
+    assert "\\input{/etc/passwd}" in comment and "100% of it" in comment
+    assert "89.0\\%  \\textbackslash{}bad" in latex
+    markdown = to_markdown(table)
+    assert "| m | 89.0%  \\bad |" in markdown
+    assert "Reported for m: 89.0% (Smith et al. \\input{/etc/passwd}  100% of it)." in markdown

@@ -85,6 +85,33 @@ REPORT_TEMPLATE = str(WORKFLOW_ROOT / "report" / "report.html.j2")
 # The git commit of the workflow, a param of render_report: looked up once per invocation.
 WORKFLOW_COMMIT = notices.workflow_commit(WORKFLOW_ROOT)
 
+
+def skip_script_times_under(folder):
+    """Make a script's modification time no rerun trigger for jobs whose outputs
+    all lie in `folder` (data.smk says why). Snakemake has no setting per rule
+    for it, so its check (Job.outputs_older_than_script_or_notebook) is wrapped,
+    once per process; tests/test_shared_state.py checks it still applies."""
+    from snakemake.jobs import Job
+
+    check = Job.outputs_older_than_script_or_notebook
+    folders = getattr(check, "cnncompare_folders", None)
+    if folders is None:
+        original, folders = check, set()
+
+        async def outputs_older_than_script(job):
+            if job.output and all(
+                any(os.path.abspath(f).startswith(d) for d in folders)
+                for f in job.output
+            ):
+                return
+            async for f in original(job):
+                yield f
+
+        outputs_older_than_script.cnncompare_folders = folders
+        Job.outputs_older_than_script_or_notebook = outputs_older_than_script
+    folders.add(os.path.join(os.path.abspath(folder), ""))
+
+
 # A path under data_dir (downloads, prepared arrays, splits, their logs), under results_dir.
 data_path = PLAN.data_path
 results_path = PLAN.results_path
@@ -112,6 +139,16 @@ def run_tensorboard(wildcards):
 REPORT = results_path("report.html")
 PARTIAL_REPORT = notices.partial_report_path(PLAN)
 FIGURES = PLAN.figures_dir
+# Every table and figure beside the report, as targets of the rule `all`. Snakemake
+# makes a missing file again only when something out of date needs it, so with
+# the report up to date a lost summary.csv (a kill during `-R aggregate_results`)
+# or figure would stay lost ("Nothing to be done").
+REPORT_FILES = [
+    results_path("summary.csv"),
+    results_path("history.csv"),
+    *(comparison_figure(FIGURES, name) for name in COMPARISON_FIGURES),
+    *(run_figures_dir(FIGURES, name) for name in ("curves", "confusion")),
+]
 
 
 wildcard_constraints:

@@ -3,6 +3,17 @@
 # rules unprefixed, so it misses them in a module used with `as prefix_*`.
 
 
+# A data set prepared once serves every checkout and results folder that shares
+# data_dir. Snakemake re-runs a script: rule whose script file is newer than its
+# outputs, and every file of a fresh checkout (or of a git pull, or a branch
+# switched to and back) is new: a second checkout would prepare the data again,
+# and every run made on it, in every checkout, would then train again. For jobs
+# whose outputs all lie in data_dir, a script's time stamp is no rerun trigger;
+# their inputs, params and rule text still are, and prepared.json records what
+# made the data. (docs/failures.md, "a second checkout shares data_dir".)
+skip_script_times_under(PLAN.data_dir)
+
+
 rule download_dataset:
     output:
         data_path("downloads/{dataset}/{file}"),

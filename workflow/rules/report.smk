@@ -9,13 +9,15 @@ rule aggregate_results:
         train_benchmarks=run_files("train.benchmark.tsv"),
         evaluate_benchmarks=run_files("evaluate.benchmark.tsv"),
     output:
+        # update(): Snakemake would delete the tables before the job runs, so a
+        # kill meanwhile lost them; they are written by rename, whole or not at all.
         summary=report(
-            results_path("summary.csv"),
+            update(results_path("summary.csv")),
             caption="../../report/captions/summary.rst",
             category="Tables",
         ),
         history=report(
-            results_path("history.csv"),
+            update(results_path("history.csv")),
             caption="../../report/captions/history.rst",
             category="Tables",
         ),

@@ -140,7 +140,8 @@ SUMMARY: list[Column] = [
            "metrics.json config.optimizer"),
     Column("lr", "number", "", "learning rate of the head (the model block's `lr`; peak of the schedule)",
            "metrics.json config.lr"),
-    Column("batch_size", "integer", "images", "training batch size", "metrics.json config.batch_size"),
+    Column("batch_size", "integer", "images", "training batch size actually used: the config's, or the "
+           "training set's size when that is smaller (each epoch is then one batch)", DERIVED),
     Column("eval_batch_size", "integer", "images", "evaluation batch size; also the batch of "
            "`inference_images_per_second`", "metrics.json config.eval_batch_size"),
     Column("freeze", "text", "", "`none`, `base`, or the number of feature blocks frozen",

@@ -413,13 +413,17 @@ def _expand_sweeps(config: dict, schema: dict, command_line: dict) -> tuple[dict
         return {}, []
     model_schema = schema["$defs"]["model"]
     validator = _Validator({"$defs": schema["$defs"], "$ref": "#/$defs/model"})
+    compare = config.get("compare")
+    bound = compare.get("max_runs") if isinstance(compare, dict) else None
     expanded, problems, blocks = {}, [], {}
+    owner: dict[str, str] = {}  # each variant's block, across all blocks
     for name, block in models.items():
         if not (isinstance(block, dict) and "sweep" in block):
             blocks[name] = block
             continue
         try:
-            settings = sweep_settings(name, block, model_schema, schema)
+            settings = sweep_settings(name, block, model_schema, schema,
+                                      max_variants=bound if isinstance(bound, int) else None)
         except SweepError as error:
             problems.append(str(error))
             blocks[name] = variant_block(block, {})  # keeps later checks quiet about the sweep keys
@@ -442,10 +446,14 @@ def _expand_sweeps(config: dict, schema: dict, command_line: dict) -> tuple[dict
         taken = sorted(set(variants) & set(models))
         problems += [f"models.{name}.sweep: variant {v} has the name of another model block; rename one"
                      for v in taken]
+        # Two blocks' variants of one name would be merged into one run, reported as two seeds.
+        problems += [f"models.{name}.sweep: variant {v} is also a variant of models.{owner[v]}; the two "
+                     f"would be one model in the results. Rename one of the blocks"
+                     for v in sorted(set(variants) & set(owner))]
+        owner.update({v: name for v in variants if v not in owner})
         blocks.update(variants)
         expanded[name] = {"keys": sorted(block["sweep"]), "variants": {variant_name(name, v): v for v in settings}}
     config["models"] = blocks
-    compare = config.get("compare")
     if isinstance(compare, dict) and isinstance(compare.get("models"), list):
         compare["models"] = [v for m in compare["models"]
                              for v in (expanded[m]["variants"] if m in expanded else [m])]

@@ -12,6 +12,7 @@ Importable without torch or numpy: it runs in Snakemake's own process.
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +50,18 @@ def share_gpus(plan: Plan, global_resources, is_main_process: bool) -> None:
     global_resources["gpu_slot"] = gpus * runs_per_gpu
     global_resources["gpu"] = None
     if is_main_process:
-        tell([f"performance.runs_per_gpu: {runs_per_gpu}: up to {gpus * runs_per_gpu} training or "
-              f"evaluation jobs at once on {gpus} GPU{'s' if gpus != 1 else ''} (--resources gpu={gpus})"])
+        tell([gpu_sharing_line(runs_per_gpu, gpus)])
+
+
+def gpu_sharing_line(runs_per_gpu: int, gpus: int) -> str:
+    """What runs_per_gpu does with --resources gpu=K, true for every K (0 included)."""
+    if gpus == 0:
+        return (f"performance.runs_per_gpu: {runs_per_gpu}: --resources gpu=0 gives no GPU, so no training "
+                f"or evaluation job that asks for one can start; give --resources gpu=K for K GPUs, or set "
+                f"device: cpu and resources.train_model.gpu and resources.evaluate_model.gpu to 0")
+    return (f"performance.runs_per_gpu: {runs_per_gpu}: up to {gpus * runs_per_gpu} training or evaluation "
+            f"job{'s' if gpus * runs_per_gpu != 1 else ''} at once on {gpus} GPU{'s' if gpus != 1 else ''} "
+            f"(--resources gpu={gpus})")
 
 
 def workflow_commit(workflow_dir) -> dict | None:
@@ -154,3 +165,32 @@ def missing_prepared_data(prepared: dict[str, list[str]], finished: dict[str, in
                 f"see docs/failures.md (data_dir moved) for --touch"
             )
     return lines
+
+
+def clear_killed_backups(backup_root, outputs: list[str]) -> list[str]:
+    """Snakemake copies an update() output to {working dir}/.snakemake/backups/<its path>
+    before the job runs and removes the copy after it; a killed invocation leaves the copy,
+    and the next job's copy of a folder then fails (FileExistsError) in every later run.
+    Called before any job (no job of this working folder runs: Snakemake's own lock): an
+    output that is gone is put back from its copy (the last good report), then every copy
+    of `outputs` is removed. Returns the lines to tell."""
+    root = Path(backup_root)
+    told = []
+    for output in outputs:
+        path = Path(output)
+        backup = root / (path.relative_to(path.anchor) if path.is_absolute() else path)
+        if not backup.exists() and not backup.is_symlink():
+            continue
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if backup.is_dir():
+                shutil.copytree(backup, path)
+            else:
+                shutil.copy2(backup, path)
+            told.append(f"{output} was lost when an invocation was killed: put back from Snakemake's "
+                        f"copy {backup}")
+        if backup.is_dir() and not backup.is_symlink():
+            shutil.rmtree(backup)
+        else:
+            backup.unlink()
+    return told

@@ -60,7 +60,7 @@ def check(draft: Draft, config_problems_found: bool) -> list[str]:
     trips over a part of the config cnncompare.plan.config found wrong stops
     quietly (that problem is told already)."""
     problems = []
-    for each in (_paths, _reserved_names, _models, _image_folders, _planned_hours):
+    for each in (_paths, _reserved_names, _models, _image_folders, _planned_hours, _job_memory, _batch_sizes):
         try:
             problems += each(draft)
         except (KeyError, TypeError, AttributeError, ValueError):
@@ -104,12 +104,32 @@ def _paths(plan: Draft) -> list[str]:
         for key in ("path", "train_path", "test_path"):
             if isinstance(block.get(key), str):
                 problems += _snakemake_chars(f"datasets.{name}.{key}", block[key], "folder")
+        problems += _workflow_folders_inside(config, name, block)
         url = block.get("url")
         if isinstance(url, str) and url.startswith("file://") and not url.startswith(("file:///", "file://localhost/")):
             problems.append(
                 f"datasets.{name}.url: {url} is a relative file:// URL, which names a host, not a "
                 f"folder; a file:// URL must be absolute: file:///full/path/to/the/file"
             )
+    return problems
+
+
+def _workflow_folders_inside(config: dict, name: str, block: dict) -> list[str]:
+    """results_dir, data_dir or weights_dir inside an image folder: their folders would be read
+    as class folders (and their files as images) the next time the data set is listed."""
+    problems = []
+    for key in ("path", "train_path", "test_path"):
+        if not isinstance(block.get(key), str):
+            continue
+        root = Path(block[key]).resolve()
+        for folder_key in ("results_dir", "data_dir", "weights_dir"):
+            folder = Path(config[folder_key]).resolve()
+            if folder == root or root in folder.parents:
+                problems.append(
+                    f"{folder_key}: {config[folder_key]} is inside datasets.{name}.{key} ({block[key]}): its "
+                    f"folders would be read as classes of the data set, and its files as images; put "
+                    f"{folder_key} outside {block[key]}"
+                )
     return problems
 
 
@@ -161,6 +181,7 @@ def _models(plan: Draft) -> list[str]:
                 weights = plan.weights[name] = arch_facts.weights(block["arch"], block["weights"])
             except ValueError as error:
                 problems.append(f"models.{name}.weights: {error}")
+        problems += _batch_norm_of_one(name, block)
         try:
             arch_facts.check_block_counts(block, arch_facts.block_count(block["arch"]))
         except ValueError as error:
@@ -169,6 +190,19 @@ def _models(plan: Draft) -> list[str]:
             problems += _image_size(plan, name, block, weights)
         _warn(plan, _unused(plan, name, block))
     return problems
+
+
+def _batch_norm_of_one(name: str, block: dict) -> list[str]:
+    """A head's batch norm over a batch of one image has no spread to normalise by: torch
+    stops the job at its first step ("Expected more than 1 value per channel")."""
+    head = block["head"]
+    if block["batch_size"] != 1 or not (head["norm"] and head["hidden"]):
+        return []
+    return [
+        f"models.{name}.batch_size: 1 with head.norm: true: batch norm over a batch of one image has "
+        f"no spread to normalise by, and training would fail at its first step; use batch_size 2 or "
+        f"more, or head.norm: false"
+    ]
 
 
 def _warn(plan: Draft, warnings: list[str]) -> None:
@@ -332,3 +366,69 @@ def _planned_hours(plan: Draft) -> list[str]:
 
 def _amount(value: float) -> str:
     return f"{value:,.0f}" if value < 1e9 else f"{value:.1e}"
+
+
+def _job_memory(plan: Draft) -> list[str]:
+    """Each training and evaluation job's memory (the estimate of mem_mb auto, or the number
+    set in resources) against max_job_mem_gb: a job no machine can hold is refused here
+    instead of failing, or waiting in a cluster's queue, forever."""
+    from cnncompare.data.datasets import DataError
+
+    config = plan.config
+    bound_mb = config["max_job_mem_gb"] * 1024
+    problems = []
+    for rule in ("train_model", "evaluate_model"):
+        resources = config["resources"][rule]
+        on_gpu = config["device"] != "cpu" and resources["gpu"] > 0
+        if resources["mem_mb"] != "auto":
+            if resources["mem_mb"] > bound_mb:
+                problems.append(
+                    f"resources.{rule}.mem_mb: {resources['mem_mb']:,} MB is above max_job_mem_gb "
+                    f"({_amount(config['max_job_mem_gb'])} GB); lower it, or raise max_job_mem_gb if a "
+                    f"machine you run on has that much"
+                )
+            continue
+        worst = None
+        for dataset in _in_grid(config, "datasets"):
+            for model in _in_grid(config, "models"):
+                try:
+                    mem = job_limits(rule, config["models"][model], config["datasets"][dataset], on_gpu)["mem_mb"]
+                except DataError:
+                    continue  # an image folder that cannot be read: told by _image_folders
+                if worst is None or mem > worst[0]:
+                    worst = (mem, model, dataset)
+        if worst is not None and worst[0] > bound_mb:
+            mem, model, dataset = worst
+            block = config["models"][model]
+            batch = "batch_size" if rule == "train_model" else "eval_batch_size"
+            problems.append(
+                f"max_job_mem_gb: a {rule} job of models.{model} on datasets.{dataset} is estimated at "
+                f"{_amount(mem / 1024)} GB of memory (cnncompare/plan/sizing.py, {'GPU' if on_gpu else 'CPU'}; "
+                f"{batch}: {block[batch]}, image_size: {block['image_size']}), over max_job_mem_gb "
+                f"({_amount(config['max_job_mem_gb'])}); lower {batch}, or raise max_job_mem_gb if a "
+                f"machine you run on has that much"
+            )
+    return problems
+
+
+def _batch_sizes(plan: Draft) -> list[str]:
+    """A batch above a data set's whole image count is above its training set for sure:
+    training then takes the training set as one batch (train.training.batching), which
+    summary.csv's batch_size records. Warned, not refused: a tiny data set may mean it."""
+    from cnncompare.data.datasets import DataError
+    from cnncompare.data.formats import dataset_images
+
+    config = plan.config
+    for dataset in _in_grid(config, "datasets"):
+        try:
+            images = dataset_images(config["datasets"][dataset])
+        except DataError:
+            continue  # told by _image_folders
+        for model in _in_grid(config, "models"):
+            size = config["models"][model]["batch_size"]
+            if size >= images:
+                name = plan.parents[model][0] if model in plan.parents else model
+                _warn(plan, [f"models.{name}.batch_size: {size} is above the training set of datasets.{dataset} "
+                             f"(fewer than its {images:,} images): each epoch is one batch of the whole "
+                             f"training set, and summary.csv's batch_size records that size"])
+    return []

@@ -81,6 +81,15 @@ def _rounded(value: float) -> float:
     return float(f"{value:.{RANDOM_DIGITS}g}")
 
 
+def _same_value(a, b) -> bool:
+    """Equal as settings: numbers by value (1 == 1.0), never a bool and a number (True == 1 in Python)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return type(a) in (int, float) and type(b) in (int, float) and a == b
+
+
 def _spec_problems(where: str, key: str, spec, random_search: bool) -> list[str]:
     if isinstance(spec, list):
         if not spec:
@@ -92,6 +101,12 @@ def _spec_problems(where: str, key: str, spec, random_search: bool) -> list[str]
         twins = sorted({t for t in texts if texts.count(t) > 1})
         if twins:
             return [f"{where}.{key}: values {', '.join(twins)} appear more than once (or name the same variant)"]
+        # 1 and 1.0 are one setting, though their names differ: compared by value.
+        same = [(a, b) for i, a in enumerate(spec) for b in spec[i + 1:] if _same_value(a, b)]
+        if same:
+            pairs = "; ".join(f"{a!r} and {b!r}" for a, b in same)
+            return [f"{where}.{key}: {pairs} are the same value, which would train identical variants under "
+                    f"two names; give each value once"]
         return []
     if not _is_distribution(spec):
         return [f"{where}.{key}: expected a list of values or one of {{{', '.join(f'{d}: ...' for d in DISTRIBUTIONS)}}}, "
@@ -129,9 +144,28 @@ def _path_problem(where: str, key: str, model_schema: dict, root: dict) -> str |
     return None
 
 
-def sweep_settings(name: str, block: dict, model_schema: dict, root: dict) -> list[dict]:
+def _size_problems(where: str, sweep: dict, samples, max_variants: int) -> list[str]:
+    """A sweep of more variants than compare.max_runs allows runs, told before a
+    single one is drawn or listed: sweep_samples: 1000000000 would draw for hours."""
+    if samples is not None:
+        if samples > max_variants:
+            return [f"{where.removesuffix('.sweep')}.sweep_samples: {samples:,} draws make up to {samples:,} "
+                    f"variants, each at least one run, over compare.max_runs ({max_variants:,}); draw fewer, "
+                    f"or raise compare.max_runs if you mean it"]
+        return []
+    size = math.prod(len(values) for values in sweep.values())
+    if size > max_variants:
+        return [f"{where}: the grid's {' x '.join(str(len(sweep[k])) for k in sorted(sweep))} = {size:,} "
+                f"variants, each at least one run, are over compare.max_runs ({max_variants:,}); sweep fewer "
+                f"values, or raise compare.max_runs if you mean it"]
+    return []
+
+
+def sweep_settings(name: str, block: dict, model_schema: dict, root: dict,
+                   max_variants: int | None = None) -> list[dict]:
     """The swept settings of each variant of block `name` ({path: value}), in
-    order; raises SweepError listing every problem of the sweep."""
+    order; raises SweepError listing every problem of the sweep. max_variants:
+    compare.max_runs, checked before any variant is made."""
     where = f"models.{name}.sweep"
     sweep = block.get("sweep")
     samples = block.get("sweep_samples")
@@ -142,6 +176,8 @@ def sweep_settings(name: str, block: dict, model_schema: dict, root: dict) -> li
     for key in sorted(sweep):
         why = _path_problem(where, key, model_schema, root)
         problems += [why] if why else _spec_problems(where, key, sweep[key], random_search)
+    if not problems and max_variants is not None:
+        problems += _size_problems(where, sweep, samples, max_variants)
     if problems:
         raise SweepError("\n  - ".join(problems))
     keys = sorted(sweep)

@@ -45,6 +45,12 @@ def _derived(name: str, metrics: dict):
     if name == "uniform_acc":
         classes = metrics.get("num_classes")
         return 1 / classes if classes else None
+    if name == "batch_size":
+        # Training caps the batch at the training set's size (train.training.batching).
+        configured, images = (metrics.get("config") or {}).get("batch_size"), metrics.get("train_size")
+        if not isinstance(configured, int):
+            return configured
+        return min(configured, images) if isinstance(images, int) and images > 0 else configured
     raise ValueError(f"summary.csv column {name!r} is derived, but aggregate does not know how")
 
 

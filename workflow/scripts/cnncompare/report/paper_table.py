@@ -133,18 +133,25 @@ def to_markdown(table: dict) -> str:
     headers = ["model", *_flat_headers(table)]
 
     def line(cells):
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(one_line(c).replace("|", "\\|") for c in cells) + " |"
 
     lines = [line(headers), "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
     lines += [line([row["model"], *(c["text"] or "" for c in row["cells"])]) for row in table["rows"]]
     lines += ["", NOTE] + ([BUSY_NOTE] if table.get("busy") else [])
-    lines += [f"Reported for {s['model']}: {s['text']} ({s['source']})." for s in table["sources"]]
+    lines += [one_line(f"Reported for {s['model']}: {s['text']} ({s['source']}).") for s in table["sources"]]
     return "\n".join(lines) + "\n"
+
+
+def one_line(text) -> str:
+    """`text` with its line breaks (\\n, \\r, and Unicode's) as spaces: a newline ends a LaTeX
+    comment (the next line would be live LaTeX), a blank line ends a tabular's cell with an
+    error, and a Markdown table row is one line."""
+    return " ".join(str(text).splitlines())
 
 
 def latex_escape(text) -> str:
     # Backslashes wait aside, and braces are escaped before the replacements that hold braces.
-    out = str(text).replace("\\", "\0")
+    out = one_line(text).replace("\\", "\0")
     for char, repl in (("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
                        ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")):
         out = out.replace(char, repl)
@@ -172,5 +179,5 @@ def to_latex(table: dict) -> str:
     lines += [" & ".join([latex_escape(row["model"]), *(latex_escape(c["text"]) for c in row["cells"])]) + r" \\"
               for row in table["rows"]]
     lines += [r"\bottomrule", r"\end{tabular}", "% " + NOTE] + (["% " + BUSY_NOTE] if table.get("busy") else [])
-    lines += [f"% Reported for {s['model']}: {s['text']} ({s['source']})." for s in table["sources"]]
+    lines += ["% " + one_line(f"Reported for {s['model']}: {s['text']} ({s['source']}).") for s in table["sources"]]
     return "\n".join(lines) + "\n"

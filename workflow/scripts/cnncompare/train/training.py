@@ -442,6 +442,10 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         label, data.size("train"), data.size("val"), data.size("test"), block["image_size"],
         params_total, params_trainable, init,
     )
+    if block["batch_size"] > data.size("train"):
+        log.warning("%sbatch_size %d is above the %d training images: each epoch is one batch of %d "
+                    "(summary.csv's batch_size says so)", label, block["batch_size"], data.size("train"),
+                    data.size("train"))
     setup_seconds = time.perf_counter() - t0
 
     inputs = [Path(data_dir) / "train.npz", Path(data_dir) / "test.npz", split_path, weights_path]
