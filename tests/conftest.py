@@ -11,7 +11,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -60,38 +59,61 @@ def pytest_report_header(config):
     return f"torchvision arch table: made with torchvision {made}; installed: {installed}"
 
 
-# `make test` runs the tests on two pytest-xdist workers (`--dist loadgroup`, docs/tests.md, "Two
-# workers"). Each file is one work unit, so that its module fixtures (a small study trained once for
-# all its tests) are built once. Files that share a session fixture which trains a whole workflow
-# go to one worker together, so that it is trained once, not once per worker.
+# `make test` runs the tests on two pytest-xdist workers (`--dist loadgroup`, docs/tests.md, "Tiers").
+# Each file is one work unit, so that its module fixtures (a small study trained once for all its
+# tests) are built once. Files that use a session fixture which trains a whole workflow go to one
+# worker together, so that it is trained once, not once per worker.
 SHARED_RUN_FIXTURES = ("finished", "finished_demo")
-# The files that take longest, in that order, are handed out first: a long file started last would
+# The units that take longest, in that order, are handed out first: a long unit started last would
 # leave the other worker idle at the end. Measured with --durations=0 (docs/tests.md).
 LONGEST_FIRST = (
     "test_slurm.py", "finished", "finished_demo", "test_gpu_sharing.py", "test_resume.py",
-    "test_devices.py", "test_sweeps.py", "test_lost_files.py", "test_mlflow.py", "test_module.py",
+    "test_devices.py", "test_sweeps.py", "test_lost_files.py", "test_mlflow_team.py", "test_mlflow.py",
+    "test_module.py",
 )
 
 
-@pytest.hookimpl(tryfirst=True)
+def work_units(folder: Path = Path(__file__).parent) -> dict[str, str]:
+    """{test file name: its work unit}: the names of the shared-run fixtures that a test or
+    fixture of the file takes as a parameter, joined, or else the file's own name. Read from the
+    source, so that xdist's controller, which collects nothing, knows the units too."""
+    units = {}
+    for path in sorted(folder.glob("test_*.py")):
+        text = path.read_text()
+        shared = [f for f in SHARED_RUN_FIXTURES if re.search(rf"def \w+\([^)]*\b{f}\b", text)]
+        units[path.name] = "+".join(shared) or path.name
+    return units
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` with work_units() as the groups. (xdist 3.8 makes its groups by renaming
+    each test's node id with its xdist_group mark, which pytest 9 no longer reads: every test
+    would be its own unit, and each worker would train the shared workflows again.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    units = work_units()
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            return units.get(name, name)
+
+    return ByWorkUnit(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Marks each test with its work unit for xdist (its file, or the shared fixture's name) and
-    puts the longest units first. Runs before xdist reads the marks; harmless without xdist."""
-    files = defaultdict(list)
-    for item in items:
-        files[item.path.name].append(item)
-    unit_of = {}
-    for name, tests in files.items():
-        shared = sorted({f for test in tests for f in SHARED_RUN_FIXTURES if f in test.fixturenames})
-        unit_of[name] = "+".join(shared) or name
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(unit_of[item.path.name]))
+    """The longest work units first (with --no-loadscope-reorder, xdist hands units out in this
+    order); within a unit, the files' own order."""
+    units = work_units()
 
     def rank(item):
-        unit = unit_of[item.path.name]
+        unit = units.get(item.path.name, item.path.name)
         return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
 
-    items.sort(key=rank)  # stable: within a unit, the files' own order
+    items.sort(key=rank)
 
 
 # The test being run now (set around each test's setup, call and teardown), so that the guard
