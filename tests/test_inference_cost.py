@@ -79,3 +79,42 @@ def test_images_at_the_data_sets_size_are_resized_and_counted_at_image_size():
     found = inference_cost.measure(model, images, 64, batch_size=8, budget_s=0.05)
     assert found["inference_measured"]["macs"] == 4 * (38_653_952 - 20_480) + 20_480
     assert found["inference_measured"]["counted_at_px"] == 64
+
+
+def test_a_network_is_measured_once_and_its_runs_copy_the_figures(tmp_path):
+    """measure_network (rule measure_inference) times the network on the data set's test images
+    and says where the figures come from; shared_cost gives evaluation exactly those figures."""
+    from small_runs import model_block as full_block, prepared_data
+
+    data_dir = prepared_data(tmp_path / "data")
+    block = full_block(eval_batch_size=64)
+    out = tmp_path / "inference" / "cifar10" / "custom_cnn.json"
+    cost = inference_cost.measure_network(data_dir=data_dir, block=block, device_setting="cpu", threads=1,
+                                          output_path=out, cores_claimed=2, alone=True)
+    assert cost["gmacs"] * 1e9 == 38_653_952  # custom_cnn at 32 px, 10 classes (counted by hand above)
+    assert cost["inference_images_per_second"] > 0 and cost["latency_ms"] > 0
+    measured = cost["inference_measured"]
+    assert measured["batch_size"] == 64 and measured["threads"] == 1
+    assert (measured["cores_claimed"], measured["alone"]) == (2, True)
+    assert measured["by"].startswith("rule measure_inference") and len(measured["load_average"]) == 2
+    shared = inference_cost.shared_cost(out)
+    assert shared == {k: cost[k] for k in ("gmacs", "inference_images_per_second", "latency_ms",
+                                           "inference_measured")}
+
+
+def test_measuring_a_network_refuses_prepared_data_that_changed(tmp_path):
+    """The test images are read through the prepared data's checksum, like training's."""
+    import numpy as np
+
+    from cnncompare.data.checksums import ChecksumError
+    from small_runs import model_block as full_block, prepared_data
+
+    data_dir = prepared_data(tmp_path / "data")
+    with np.load(data_dir / "test.npz") as npz:
+        images, labels = npz["images"].copy(), npz["labels"]
+    images[0, 0, 0, 0] ^= 1
+    np.savez(data_dir / "test.npz", images=images, labels=labels)
+    with pytest.raises(ChecksumError, match="test.npz"):
+        inference_cost.measure_network(data_dir=data_dir, block=full_block(), device_setting="cpu", threads=1,
+                                       output_path=tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()

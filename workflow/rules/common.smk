@@ -170,6 +170,26 @@ def run_data(wildcards):
     return PLAN.prepared_data(wildcards.dataset, wildcards.split)
 
 
+def dataset_files(wildcards):
+    return PLAN.dataset_files(wildcards.dataset)
+
+
+def inference_cost(wildcards):
+    """The inference figures a run's evaluation copies (rule measure_inference)."""
+    return PLAN.inference_cost(wildcards.dataset, wildcards.model)
+
+
+def measuring_alone():
+    """measure_inference's claim on the cores: every core of a local run
+    (--cores), so that no training job shares them while it times, and 1 for
+    "alone"; on a cluster, where each job gets cores of its own (other users'
+    jobs may share the node), the evaluation's threads, and 0."""
+    cores = workflow.resource_settings.cores
+    if workflow.local_exec and isinstance(cores, int):
+        return cores, 1
+    return job_resource("evaluate_model", "threads"), 0
+
+
 # The pretrained weights of the grid's models, from the torchvision table shipped
 # with the package (cnncompare/plan/torchvision_archs.json), checked by the plan.
 WEIGHTS_FILES = {weights.file: weights for weights in PLAN.weights.values()}

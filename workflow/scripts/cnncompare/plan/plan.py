@@ -157,15 +157,24 @@ class Plan:
     def figures_dir(self) -> str:
         return self.results_path("figures")
 
-    def prepared_data(self, dataset: str, split: str) -> dict[str, str]:
-        """The prepared files of a data set and the split file a run of it reads."""
+    def dataset_files(self, dataset: str) -> dict[str, str]:
+        """The prepared files of a data set, which all its splits share."""
         return {
             "train": self.data_path(f"{dataset}/train.npz"),
             "test": self.data_path(f"{dataset}/test.npz"),
             "classes": self.data_path(f"{dataset}/classes.json"),
             "prepared": self.data_path(f"{dataset}/prepared.json"),
-            "split": self.data_path(f"{dataset}/splits/{split}.npz"),
         }
+
+    def prepared_data(self, dataset: str, split: str) -> dict[str, str]:
+        """The prepared files of a data set and the split file a run of it reads."""
+        return {**self.dataset_files(dataset), "split": self.data_path(f"{dataset}/splits/{split}.npz")}
+
+    def inference_cost(self, dataset: str, model: str, ext: str = "json") -> str:
+        """What one network costs at inference (rule measure_inference): one file
+        per model block and data set, shared by the runs of every split and
+        seed (ext: json; log and benchmark.tsv for the job's own files)."""
+        return self.results_path(f"inference/{dataset}/{model}.{ext}")
 
     def model_texts(self) -> dict[str, dict]:
         """Each compared model's report texts (Model.texts), by name in sorted order."""
