@@ -80,17 +80,24 @@ def write_json(path: Path, data: dict) -> None:
     print(f"\nwrote {path}")
 
 
-def interleaved_rates(runs: dict, device: torch.device, repeats: int) -> dict:
-    """{name: [images per second of each repeat]} of functions that each return
-    the images they handled, run in turn `repeats` times, so that the k-th
-    figures of all of them were taken next to each other."""
+def interleaved_rates(runs: dict, device: torch.device, repeats: int) -> tuple[dict, dict]:
+    """({name: [images per second of each repeat]}, {name: [images per CPU second
+    of this process]}) of functions that each return the images they handled,
+    run in turn `repeats` times, so that the k-th figures of all of them were
+    taken next to each other. On the CPU the second is what a busy machine
+    changes least: other processes take wall time from a loop, little CPU time."""
+    import time
+
     rates = {name: [] for name in runs}
+    cpu_rates = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
+            cpu = time.process_time()
             clock = Stopwatch(device).start()
             seen = fn()
             rates[name].append(seen / clock.seconds())
-    return rates
+            cpu_rates[name].append(seen / max(time.process_time() - cpu, 1e-9))
+    return rates, cpu_rates
 
 
 def best_rates(runs: dict, device: torch.device, repeats: int) -> dict:
@@ -218,15 +225,18 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
 
     warm = max(2, min(steps, warmup_images // batch)) if warmup_images else 2
     ours(warm), plain(warm)  # warm-up: cuDNN autotuning, allocator, compilation
-    rates = interleaved_rates({"ours": ours, "plain": plain}, device, repeats)
+    rates, cpu_rates = interleaved_rates({"ours": ours, "plain": plain}, device, repeats)
     # Each repeat's ratio compares two epochs taken next to each other; their median
     # is what a busy moment (which slows one side of one repeat) cannot move.
     ratios = [o / p for o, p in zip(rates["ours"], rates["plain"])]
-    return {
+    row = {
         "images": steps * batch, "batch_size": batch, "repeats": repeats,
         "ours_images_per_s": statistics.median(rates["ours"]), "plain_images_per_s": statistics.median(rates["plain"]),
         "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
     }
+    if device.type == "cpu":  # on a GPU the process's CPU time is launch overhead, not the loop's work
+        row["cpu_ratio"] = statistics.median(o / p for o, p in zip(cpu_rates["ours"], cpu_rates["plain"]))
+    return row
 
 
 # --- inference: evaluation's figures against a plain timing loop ---------------------------
