@@ -183,9 +183,11 @@ def measuring_alone():
     """measure_inference's claim on the cores: every core of a local run
     (--cores), so that no training job shares them while it times, and 1 for
     "alone"; on a cluster, where each job gets cores of its own (other users'
-    jobs may share the node), the evaluation's threads, and 0."""
+    jobs may share the node), the evaluation's threads, and 0: both when
+    submitting and inside the cluster job (remote_exec), where --cores is the
+    job's own allocation."""
     cores = workflow.resource_settings.cores
-    if workflow.local_exec and isinstance(cores, int):
+    if workflow.local_exec and not workflow.remote_exec and isinstance(cores, int):
         return cores, 1
     return job_resource("evaluate_model", "threads"), 0
 
