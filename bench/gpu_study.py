@@ -8,13 +8,13 @@ From nothing prepared:
    ImageNet-shaped weights files of random values in the weights cache (the
    machine needs no network; the pretrained models load them as they would
    ImageNet's);
-2. runs the study of config.yaml (its four models, both splits, seed 0, cut to
+2. times the training loop against a plain loop on CUDA (bench/run.py --only
+   train_loop --device cuda: the median of 5 interleaved repeats per model);
+3. runs the study of config.yaml (its four models, both splits, seed 0, cut to
    --epochs epochs each) through the real Snakefile once per
    performance.runs_per_gpu N, each into a results folder of its own beside one
    shared data folder (prepared once, timed apart): wall time, jobs, and each
    model's median epoch as history.csv recorded it;
-3. times the training loop against a plain loop on CUDA (bench/run.py --only
-   train_loop --device cuda: the median of 5 interleaved repeats per model);
 4. prints one table and writes it, with every figure, to DIR/gpu_study.json.
 
 Each step gets what is left of --budget-s; a step that runs out is cut and
@@ -161,7 +161,26 @@ def main() -> int:
     rows.append({"step": f"archive ({n_train:,} + {n_train // 5:,} images) and weights",
                  "wall_s": time.perf_counter() - start, "status": "ok"})
 
-    # 2. The study at each runs_per_gpu; the same threads per job at every N.
+    # 2. The training loop against a plain loop, on CUDA: first, being short (about a minute),
+    # so that a study which overruns the budget cuts a study, not this.
+    loop_json = args.work / "train_loop.json"
+    loop = [sys.executable, str(REPO / "bench" / "run.py"), "--only", "train_loop", "--device", "cuda",
+            "--train-loop-images", "10000", "--out", str(loop_json)]
+    if args.dry_run:
+        print("would run:", " ".join(loop))
+        rows.append({"step": "train_loop on CUDA, ours / plain (median of 5)", "status": "not run (dry run)"})
+    else:
+        seconds, status = run(loop, budget, args.work / "train_loop.log")
+        if loop_json.exists():
+            for r in json.loads(loop_json.read_text())["train_loop"]:
+                rows.append({"step": f"train_loop {r['model']}, ours / plain (median of 5)", "wall_s": None,
+                             "detail": f"ratio {r['ratio']:.3f} ({r['ratio_min']:.3f}-{r['ratio_max']:.3f}), "
+                                       f"{r['ours_images_per_s']:,.0f} vs {r['plain_images_per_s']:,.0f} images/s",
+                             "status": r["verdict"]})
+        else:
+            rows.append({"step": "train_loop on CUDA", "wall_s": seconds, "status": status})
+
+    # 3. The study at each runs_per_gpu; the same threads per job at every N.
     threads = max(1, (os.cpu_count() or 1) // max(values))
     configs = {n: study_config(args.work, archive, models, n, threads, device) for n in values}
     for n, config in configs.items():
@@ -195,24 +214,6 @@ def main() -> int:
             ", ".join(f"{m} {s:.2f} s/epoch" for m, s in medians.items()),
             "status": "planned (dry run)" if args.dry_run and status == "ok" else status,
         })
-
-    # 3. The training loop against a plain loop, on CUDA.
-    loop_json = args.work / "train_loop.json"
-    loop = [sys.executable, str(REPO / "bench" / "run.py"), "--only", "train_loop", "--device", "cuda",
-            "--train-loop-images", "10000", "--out", str(loop_json)]
-    if args.dry_run:
-        print("would run:", " ".join(loop))
-        rows.append({"step": "train_loop on CUDA, ours / plain (median of 5)", "status": "not run (dry run)"})
-    else:
-        seconds, status = run(loop, budget, args.work / "train_loop.log")
-        if loop_json.exists():
-            for r in json.loads(loop_json.read_text())["train_loop"]:
-                rows.append({"step": f"train_loop {r['model']}, ours / plain (median of 5)", "wall_s": None,
-                             "detail": f"ratio {r['ratio']:.3f} ({r['ratio_min']:.3f}-{r['ratio_max']:.3f}), "
-                                       f"{r['ours_images_per_s']:,.0f} vs {r['plain_images_per_s']:,.0f} images/s",
-                             "status": r["verdict"]})
-        else:
-            rows.append({"step": "train_loop on CUDA", "wall_s": seconds, "status": status})
 
     print_table(rows)
     out = args.work / "gpu_study.json"
