@@ -118,3 +118,33 @@ def test_measuring_a_network_refuses_prepared_data_that_changed(tmp_path):
         inference_cost.measure_network(data_dir=data_dir, block=full_block(), device_setting="cpu", threads=1,
                                        output_path=tmp_path / "out.json")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_blocks_that_differ_in_training_only_are_one_network():
+    """Model.network names what measure_inference measures: an lr or freezing variant
+    shares its block's network (one measurement); an image size or a head does not."""
+    from cnncompare.plan.plan import make_plan
+
+    base = {"arch": "vgg16", "pretrained": False, "keep_blocks": 3, "head": {"hidden": [512], "norm": True}}
+    plan = make_plan({"models": {"a": base, "b": {**base, "lr": 0.1, "freeze": "base", "epochs": 3},
+                                 "c": {**base, "image_size": 64}, "d": {**base, "head": {"hidden": [256]}}},
+                      "compare": {"datasets": ["digits"], "models": ["a", "b", "c", "d"]}})
+    networks = {name: plan.models[name].network for name in "abcd"}
+    assert networks["a"] == networks["b"] and len(set(networks.values())) == 3
+    assert networks["a"].startswith("vgg16-")
+    assert plan.networks[networks["a"]] == "a"  # the block measure_inference builds: first by name
+
+
+def test_the_network_keys_are_every_setting_the_model_is_built_from():
+    """models.py builds the network from block[...] keys; each is in NETWORK_KEYS unless it
+    only sets what trains (freeze, lr_base: requires_grad; lr: the optimizer's groups)."""
+    import re
+    from pathlib import Path
+
+    from cnncompare.plan.plan import NETWORK_KEYS
+
+    source = (Path(inference_cost.__file__).parent / "models.py").read_text()
+    read = set(re.findall(r'block\[\s*"(\w+)"\s*\]', source)) | set(re.findall(r'block\.get\(\s*"(\w+)"', source))
+    training_only = {"freeze", "lr_base", "lr"}
+    assert read - training_only <= set(NETWORK_KEYS), read - training_only - set(NETWORK_KEYS)
+    assert "eval_batch_size" in NETWORK_KEYS  # the batch of the throughput figure

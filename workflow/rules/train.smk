@@ -1,5 +1,5 @@
 # One training job and one evaluation job per (dataset, split, model, seed), and
-# one inference measurement per (dataset, model) that the runs of both share.
+# one inference measurement per (dataset, network) that the runs of its models share.
 
 
 rule train_model:
@@ -38,11 +38,11 @@ rule measure_inference:
     input:
         unpack(dataset_files),
     output:
-        cost=PLAN.inference_cost("{dataset}", "{model}"),
+        cost=PLAN.inference_cost("{dataset}", "{network}"),
     log:
-        PLAN.inference_cost("{dataset}", "{model}", "log"),
+        PLAN.inference_cost("{dataset}", "{network}", "log"),
     benchmark:
-        PLAN.inference_cost("{dataset}", "{model}", "benchmark.tsv")
+        PLAN.inference_cost("{dataset}", "{network}", "benchmark.tsv")
     # Before the training jobs, which would otherwise hold the cores it waits for.
     priority: 10
     conda:
@@ -53,10 +53,10 @@ rule measure_inference:
         **gpu_share("evaluate_model"),
         gpu=job_resource("evaluate_model", "gpu"),
         alone=measuring_alone()[1],
-        mem_mb=job_limit("evaluate_model", "mem_mb"),
-        runtime=job_limit("evaluate_model", "runtime"),
+        mem_mb=job_limit("evaluate_model", "mem_mb", network_model),
+        runtime=job_limit("evaluate_model", "runtime", network_model),
     params:
-        model=model_params,
+        model=network_params,
         device=CFG["device"],
         performance=PERFORMANCE,
         threads=job_resource("evaluate_model", "threads"),

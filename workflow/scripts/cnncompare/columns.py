@@ -147,8 +147,8 @@ SUMMARY: list[Column] = [
     Column("chance_acc", "number", "fraction (0-1)", "accuracy of guessing: 1 / num_classes", DERIVED),
     Column("gmacs", "number", "GMACs", "multiply-adds per image at image_size, in billions "
            "(torch.utils.flop_counter's FLOPs / 2; convolutions and matrix products); like the two "
-           "columns below, measured once per network (model and data set) by rule measure_inference, "
-           "`inference/{dataset}/{model}.json`, and the same in all its runs"),
+           "columns below, measured once per network (the model settings that shape it) and data set "
+           "by rule measure_inference, `inference/{dataset}/{network}.json`, and the same in all its runs"),
     Column("inference_images_per_second", "number", "images/s", "inference throughput at eval_batch_size on "
            "the evaluation's device and threads, after a warm-up pass, with every core of a local run "
            "to itself (measure_inference)"),

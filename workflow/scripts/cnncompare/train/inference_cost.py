@@ -19,8 +19,8 @@ precision and memory format, from the uint8 NHWC images the data set holds
 
 The figures depend on the network only (its model block, the data set's
 classes and image size, the device, the evaluation batch size), never on the
-trained weights' values: rule measure_inference takes them once per model block
-and data set (measure_network), in a job that claims every core of a local run
+trained weights' values: rule measure_inference takes them once per network
+(plan.Model.network: the block's settings that shape it) and data set (measure_network), in a job that claims every core of a local run
 so that no training job shares them, and every run's evaluation copies that
 file into its metrics.json (shared_cost). Two runs of one network then show the
 same figures, and a run's evaluation no longer pays for them.
@@ -119,9 +119,10 @@ def measure(model: nn.Module, images_u8: torch.Tensor, image_size: int, batch_si
 
 
 # What metrics.json says of where its inference figures come from (the report's cost note says it too).
-MEASURED_BY = ("rule measure_inference, once per model block and data set on the evaluation's device, "
-               "threads and batch size, from random weights of the network (the figures do not depend "
-               "on the weights' values); shared by the runs of every split and seed")
+MEASURED_BY = ("rule measure_inference, once per network (the model settings that shape it) and data set, "
+               "on the evaluation's device, threads and batch size, from random weights (the figures do "
+               "not depend on the weights' values); shared by every run of that network: each split, seed "
+               "and model block that differs in training only")
 
 
 def measure_network(*, data_dir, block: dict, device_setting: str, threads: int, output_path,
