@@ -9,7 +9,7 @@ CORES ?= 2
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: demo test test-fast lint bench clean-demo arch-table columns-doc mlflow
+.PHONY: demo test test-fast lint bench gpu-study clean-demo arch-table columns-doc mlflow
 
 # The venv is rebuilt when requirements.txt changes.
 $(BIN)/.installed: requirements.txt
@@ -54,6 +54,11 @@ test-fast: $(BIN)/.installed $(BIN)/.track-installed
 # Speed figures of this machine, each beside its baseline (bench/run.py); about 8 minutes.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
+
+# On a GPU machine, nothing prepared: the study at runs_per_gpu 1, 2 and 4 and the training loop
+# on CUDA, one table, under 10 minutes (bench/gpu_study.py). ARGS=--dry-run shows what it runs.
+gpu-study: $(BIN)/.installed
+	PYTHON=$(BIN)/python bench/gpu_study.sh $(ARGS)
 
 # The torchvision facts the plan reads without torch (workflow/scripts/cnncompare/plan/torchvision_archs.json),
 # asked of the installed torchvision; run after upgrading it, and commit the file. About 3 minutes.

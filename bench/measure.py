@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import sys
 from pathlib import Path
 
@@ -77,6 +78,26 @@ def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"\nwrote {path}")
+
+
+def interleaved_rates(runs: dict, device: torch.device, repeats: int) -> tuple[dict, dict]:
+    """({name: [images per second of each repeat]}, {name: [images per CPU second
+    of this process]}) of functions that each return the images they handled,
+    run in turn `repeats` times, so that the k-th figures of all of them were
+    taken next to each other. On the CPU the second is what a busy machine
+    changes least: other processes take wall time from a loop, little CPU time."""
+    import time
+
+    rates = {name: [] for name in runs}
+    cpu_rates = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            cpu = time.process_time()
+            clock = Stopwatch(device).start()
+            seen = fn()
+            rates[name].append(seen / clock.seconds())
+            cpu_rates[name].append(seen / max(time.process_time() - cpu, 1e-9))
+    return rates, cpu_rates
 
 
 def best_rates(runs: dict, device: torch.device, repeats: int) -> dict:
@@ -169,7 +190,9 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
     """Images per second of a training epoch over `images`: our train_one_epoch
     (shuffle, index, augment, step, schedule, running metrics) against the plain
     loop `forward, loss, zero_grad, backward, step` over batches augmented
-    beforehand, with the same model, optimizer, batch size and precision."""
+    beforehand, with the same model, optimizer, batch size and precision; the
+    two interleaved `repeats` times. The medians of each side's rates, and the
+    median (and range) of the repeats' ratios."""
     block = copy.deepcopy(block)
     x_u8 = torch.from_numpy(images).to(device)
     y = torch.from_numpy(labels).to(device)
@@ -202,12 +225,18 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
 
     warm = max(2, min(steps, warmup_images // batch)) if warmup_images else 2
     ours(warm), plain(warm)  # warm-up: cuDNN autotuning, allocator, compilation
-    best = best_rates({"ours": ours, "plain": plain}, device, repeats)
-    return {
-        "images": steps * batch, "batch_size": batch,
-        "ours_images_per_s": best["ours"], "plain_images_per_s": best["plain"],
-        "ratio": best["ours"] / best["plain"],
+    rates, cpu_rates = interleaved_rates({"ours": ours, "plain": plain}, device, repeats)
+    # Each repeat's ratio compares two epochs taken next to each other; their median
+    # is what a busy moment (which slows one side of one repeat) cannot move.
+    ratios = [o / p for o, p in zip(rates["ours"], rates["plain"])]
+    row = {
+        "images": steps * batch, "batch_size": batch, "repeats": repeats,
+        "ours_images_per_s": statistics.median(rates["ours"]), "plain_images_per_s": statistics.median(rates["plain"]),
+        "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
     }
+    if device.type == "cpu":  # on a GPU the process's CPU time is launch overhead, not the loop's work
+        row["cpu_ratio"] = statistics.median(o / p for o, p in zip(cpu_rates["ours"], cpu_rates["plain"]))
+    return row
 
 
 # --- inference: evaluation's figures against a plain timing loop ---------------------------

@@ -55,13 +55,13 @@ def test_the_flag_follows_training_and_inference_times_into_every_table(tmp_path
     assert train["digits/three/fast/seed0"].get("class") == "busy"
     assert "timed on a busy machine (the training job" in train["digits/three/fast/seed0"]["title"]
     assert "class" not in train["digits/three/slow/seed0"] and "class" not in train["digits/three/other/seed0"]
-    for column in ("inference_images_per_second", "latency_ms", "evaluate_job_seconds"):
+    for column in ("inference_images_per_second", "latency_ms"):
         cells = _cells(html, "costs-table", column)
         assert cells["digits/three/slow/seed0"].get("class") == "busy", column
-        assert "the evaluate job, which measured inference" in cells["digits/three/slow/seed0"]["title"]
+        assert "before measure_inference, by an evaluate job" in cells["digits/three/slow/seed0"]["title"]
         assert "class" not in cells["digits/three/fast/seed0"], column
-    assert ("busy machine at evaluation (inference figures): the evaluate job got 10% of the 2 cores it ran with"
-            in html)
+    assert ("busy machine at inference (images/s, latency): the evaluate job that measured them got 10% of the 2 "
+            "cores it ran with" in html)
     assert "td.busy::after" in html
     # The results table and its copies: the busy run's time is marked, the others are not.
     results = re.search(r'<table id="results-table">(.*?)</table>', html, re.S).group(1)
@@ -109,3 +109,15 @@ def test_the_busy_count_covers_every_variant_of_a_sweep(tmp_path):
                  models)
     overview = re.search(r'<ul class="overview" id="overview-digits">(.*?)</ul>', html, re.S).group(1)
     assert "2 of 4 runs ran on a busy machine" in overview
+
+
+def test_inference_measured_beside_other_jobs_is_busy_and_measured_alone_is_not():
+    """measure_inference's record decides for runs made with it; the evaluate job's share, before it."""
+    from cnncompare.report import timing
+
+    row = {"device": "cpu", "evaluate_job_cpu_seconds": 1.0, "evaluate_job_seconds": 10.0}
+    assert timing.busy_inference(row, {"inference_measured": {"alone": True}}, 2) is None
+    assert "other jobs could share" in timing.busy_inference(row, {"inference_measured": {"alone": False}}, 2)
+    assert "5% of the 2 cores" in timing.busy_inference(row, {"inference_measured": {}}, 2)  # an older run
+    assert timing.busy_inference({**row, "device": "cuda:0"}, {"eval_device": "cuda:0",
+                                                               "inference_measured": {"alone": False}}, 2) is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from conftest import planned_jobs, snakemake, tiny_config, write_config
 
@@ -61,9 +62,9 @@ def test_the_plan_claims_gpu_slots_only_when_gpus_are_shared(tmp_path, cifar_arc
     configfile = write_config(tmp_path / "config.yaml", sharing_config(tmp_path, cifar_archive, runs_per_gpu))
     proc = snakemake(tmp_path, configfile, "--dry-run")
     log = proc.stdout + proc.stderr
-    for rule in GPU_RULES:
+    for rule in (*GPU_RULES, "measure_inference"):
         lines = resources_of(log, rule)
-        assert len(lines) == 3, log[-3000:]
+        assert len(lines) == (1 if rule == "measure_inference" else 3), log[-3000:]  # one network
         for line in lines:
             assert "gpu=1" in line.split(", "), line
             if runs_per_gpu == 2:
@@ -99,3 +100,30 @@ def test_without_a_gpu_count_sharing_says_it_does_nothing(tmp_path, cifar_archiv
     log = proc.stdout + proc.stderr
     assert "performance.runs_per_gpu: 4 has no effect without --resources gpu=K" in log
     assert all("gpu=1" in line.split(", ") for line in resources_of(log, "train_model"))
+
+
+def test_the_gpu_study_dry_run_plans_every_step_it_would_run(tmp_path):
+    """bench/gpu_study.sh --dry-run (issue 26): on a machine without a GPU, the whole study at
+    runs_per_gpu 1, 2 and 4 is planned by the real Snakefile on an archive of the real format,
+    and the CUDA loop check is named, not run; one table at the end."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    work = tmp_path / "study"
+    proc = subprocess.run([str(repo / "bench" / "gpu_study.sh"), "--dry-run", "--work", str(work)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for n in (1, 2, 4):
+        assert f"--configfile {work / f'runs_per_gpu_{n}.yaml'}" in proc.stdout
+        assert yaml.safe_load((work / f"runs_per_gpu_{n}.yaml").read_text())["performance"] == {"runs_per_gpu": n}
+    assert "bench/run.py --only train_loop --device cuda" in proc.stdout
+    rows = json.loads((work / "gpu_study.json").read_text())["rows"]
+    planned = [r for r in rows if r["status"] == "planned (dry run)"]
+    assert [r["runs_per_gpu"] for r in planned] == [1, 2, 4]
+    for row in planned:  # the study's 4 models x 2 splits; its 3 networks' inference measured once each
+        assert "measure_inference 3, train_model 8, evaluate_model 8" in row["detail"], row
+    assert (work / "cifar-10-python.tar.gz").is_file()

@@ -79,3 +79,72 @@ def test_images_at_the_data_sets_size_are_resized_and_counted_at_image_size():
     found = inference_cost.measure(model, images, 64, batch_size=8, budget_s=0.05)
     assert found["inference_measured"]["macs"] == 4 * (38_653_952 - 20_480) + 20_480
     assert found["inference_measured"]["counted_at_px"] == 64
+
+
+def test_a_network_is_measured_once_and_its_runs_copy_the_figures(tmp_path):
+    """measure_network (rule measure_inference) times the network on the data set's test images
+    and says where the figures come from; shared_cost gives evaluation exactly those figures."""
+    from small_runs import model_block as full_block, prepared_data
+
+    data_dir = prepared_data(tmp_path / "data")
+    block = full_block(eval_batch_size=64)
+    out = tmp_path / "inference" / "cifar10" / "custom_cnn.json"
+    cost = inference_cost.measure_network(data_dir=data_dir, block=block, device_setting="cpu", threads=1,
+                                          output_path=out, cores_claimed=2, alone=True)
+    assert cost["gmacs"] * 1e9 == 38_653_952  # custom_cnn at 32 px, 10 classes (counted by hand above)
+    assert cost["inference_images_per_second"] > 0 and cost["latency_ms"] > 0
+    measured = cost["inference_measured"]
+    assert measured["batch_size"] == 64 and measured["threads"] == 1
+    assert (measured["cores_claimed"], measured["alone"]) == (2, True)
+    assert measured["by"].startswith("rule measure_inference") and len(measured["load_average"]) == 2
+    shared = inference_cost.shared_cost(out)
+    assert shared == {k: cost[k] for k in ("gmacs", "inference_images_per_second", "latency_ms",
+                                           "inference_measured")}
+
+
+def test_measuring_a_network_refuses_prepared_data_that_changed(tmp_path):
+    """The test images are read through the prepared data's checksum, like training's."""
+    import numpy as np
+
+    from cnncompare.data.checksums import ChecksumError
+    from small_runs import model_block as full_block, prepared_data
+
+    data_dir = prepared_data(tmp_path / "data")
+    with np.load(data_dir / "test.npz") as npz:
+        images, labels = npz["images"].copy(), npz["labels"]
+    images[0, 0, 0, 0] ^= 1
+    np.savez(data_dir / "test.npz", images=images, labels=labels)
+    with pytest.raises(ChecksumError, match="test.npz"):
+        inference_cost.measure_network(data_dir=data_dir, block=full_block(), device_setting="cpu", threads=1,
+                                       output_path=tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_blocks_that_differ_in_training_only_are_one_network():
+    """Model.network names what measure_inference measures: an lr or freezing variant
+    shares its block's network (one measurement); an image size or a head does not."""
+    from cnncompare.plan.plan import make_plan
+
+    base = {"arch": "vgg16", "pretrained": False, "keep_blocks": 3, "head": {"hidden": [512], "norm": True}}
+    plan = make_plan({"models": {"a": base, "b": {**base, "lr": 0.1, "freeze": "base", "epochs": 3},
+                                 "c": {**base, "image_size": 64}, "d": {**base, "head": {"hidden": [256]}}},
+                      "compare": {"datasets": ["digits"], "models": ["a", "b", "c", "d"]}})
+    networks = {name: plan.models[name].network for name in "abcd"}
+    assert networks["a"] == networks["b"] and len(set(networks.values())) == 3
+    assert networks["a"].startswith("vgg16-")
+    assert plan.networks[networks["a"]] == "a"  # the block measure_inference builds: first by name
+
+
+def test_the_network_keys_are_every_setting_the_model_is_built_from():
+    """models.py builds the network from block[...] keys; each is in NETWORK_KEYS unless it
+    only sets what trains (freeze, lr_base: requires_grad; lr: the optimizer's groups)."""
+    import re
+    from pathlib import Path
+
+    from cnncompare.plan.plan import NETWORK_KEYS
+
+    source = (Path(inference_cost.__file__).parent / "models.py").read_text()
+    read = set(re.findall(r'block\[\s*"(\w+)"\s*\]', source)) | set(re.findall(r'block\.get\(\s*"(\w+)"', source))
+    training_only = {"freeze", "lr_base", "lr"}
+    assert read - training_only <= set(NETWORK_KEYS), read - training_only - set(NETWORK_KEYS)
+    assert "eval_batch_size" in NETWORK_KEYS  # the batch of the throughput figure

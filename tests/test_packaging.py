@@ -33,7 +33,7 @@ WANDB = {"wandb"}
 RULE_ENVS = {
     "prepare_dataset": "light.yaml", "make_split": "light.yaml",
     "aggregate_results": "light.yaml", "render_report": "light.yaml",
-    "train_model": "torch.yaml", "evaluate_model": "torch.yaml",
+    "train_model": "torch.yaml", "evaluate_model": "torch.yaml", "measure_inference": "torch.yaml",
     "mlflow": "track.yaml", "wandb": "wandb.yaml",
 }
 

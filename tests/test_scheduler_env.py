@@ -78,7 +78,8 @@ def test_the_study_plans_without_torch(scheduler_env, tmp_path):
     assert proc.returncode == 0, output[-3000:]
     assert planned_jobs(output) == {
         "download_dataset": 1, "download_weights": 2, "prepare_dataset": 1, "make_split": 2,
-        "train_model": 8, "evaluate_model": 8, "aggregate_results": 1, "render_report": 1, "all": 1,
+        "measure_inference": 3, "train_model": 8, "evaluate_model": 8, "aggregate_results": 1,
+        "render_report": 1, "all": 1,
     }
     print(f"\nthe study's dry run without torch: {sum(planned_jobs(output).values())} jobs in {seconds:.1f} s")
 

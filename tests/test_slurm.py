@@ -30,6 +30,8 @@ pytestmark = pytest.mark.workflow
 ACCOUNT = "cnncompare-ci"
 PARTITIONS = {"default": "cpu", "gpu": "gpu"}  # .ci/slurm-up's default partition is 'main'
 GPU_RULES = ("train_model", "evaluate_model")
+# measure_inference asks for evaluate_model's resources (config resources has no section of its own).
+GPU_JOBS = (*GPU_RULES, "measure_inference")
 
 
 def cluster_is_up() -> bool:
@@ -85,7 +87,7 @@ def slurm_profile(folder: Path) -> Path:
     """profiles/slurm as a user fills it in: an account and partitions (a GPU one for the GPU rules)."""
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     profile["default-resources"].update(slurm_account=ACCOUNT, slurm_partition=PARTITIONS["default"])
-    profile["set-resources"] = {rule: {"slurm_partition": PARTITIONS["gpu"]} for rule in GPU_RULES}
+    profile["set-resources"] = {rule: {"slurm_partition": PARTITIONS["gpu"]} for rule in GPU_JOBS}
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return folder
@@ -189,7 +191,7 @@ def test_slurm_profile_submits_every_job_with_its_settings_and_matches_a_local_r
         where = f"job {jobid} ({rule}): {show}"
         assert show["JobState"] == "COMPLETED", where
         assert show["Account"] == ACCOUNT, where
-        gpu_rule = rule in GPU_RULES
+        gpu_rule = rule in GPU_JOBS
         assert show["Partition"] == PARTITIONS["gpu" if gpu_rule else "default"], where
         # What Snakemake planned for the job is what sbatch asked SLURM for.
         assert megabytes(show["MinMemoryNode"]) == int(resources["mem_mb"]), where

@@ -84,6 +84,17 @@ def test_summary_holds_every_setting_and_the_inference_cost(finished):
         assert metrics["inference_measured"]["batch_size"] == 1000
         log = (results / "runs/cifar10" / row["split"] / "custom_cnn/seed0/evaluate.log").read_text()
         assert "inference: 0.0387 GMACs per image at 32 px" in log
+    # Measured once for the network (measure_inference), which both splits' runs share: the same
+    # figures, timings included, with where they come from.
+    (found,) = (results / "inference/cifar10").glob("custom_cnn-*.json")  # one network: custom_cnn's
+    shared = json.loads(found.read_text())
+    for row in rows:
+        assert (float(row["gmacs"]), float(row["inference_images_per_second"]), float(row["latency_ms"])) == (
+            shared["gmacs"], shared["inference_images_per_second"], shared["latency_ms"])
+    assert shared["inference_measured"]["by"].startswith("rule measure_inference")
+    # It claimed every core of the local run, so no training job ran beside it.
+    assert shared["inference_measured"]["alone"] is True
+    assert shared["inference_measured"]["cores_claimed"] == 2  # conftest.snakemake's --cores
 
 
 def test_metrics_json_holds_the_contract_keys(finished):
@@ -156,7 +167,8 @@ def test_adding_a_model_trains_only_its_runs(finished):
     config["compare"]["models"].append("custom_cnn_wide_dropout")
     jobs = _plan(finished["workdir"], config, "added.yaml")
     assert jobs == {
-        "train_model": 2, "evaluate_model": 2, "aggregate_results": 1, "render_report": 1, "all": 1,
+        "measure_inference": 1, "train_model": 2, "evaluate_model": 2, "aggregate_results": 1,
+        "render_report": 1, "all": 1,
     }
 
 
@@ -216,7 +228,9 @@ def test_dry_run_of_the_default_config_plans_the_study(study_dry_run):
     # The study's comparison: 4 models x 2 splits; VGG16's two variants share one weights file.
     assert jobs == {
         "download_dataset": 1, "download_weights": 2, "prepare_dataset": 1, "make_split": 2,
-        "train_model": 8, "evaluate_model": 8, "aggregate_results": 1, "render_report": 1, "all": 1,
+        # vgg16 and vgg16_finetune are one network (they differ in training only): measured once.
+        "measure_inference": 3, "train_model": 8, "evaluate_model": 8, "aggregate_results": 1,
+        "render_report": 1, "all": 1,
     }
 
 

@@ -157,6 +157,7 @@ wildcard_constraints:
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",
     seed="[0-9]+",
     file="[A-Za-z0-9_.-]+",
+    network="[A-Za-z0-9_]+-[0-9a-f]{10}",
 
 
 def run_files(name):
@@ -206,6 +207,46 @@ def split_params(wildcards):
 
 def run_data(wildcards):
     return PLAN.prepared_data(wildcards.dataset, wildcards.split)
+
+
+def dataset_files(wildcards):
+    return PLAN.dataset_files(wildcards.dataset)
+
+
+# Each compared model's network (Model.network): its inference cost is measured once.
+MODEL_NETWORKS = {name: PLAN.models[name].network for name in PLAN.compared}
+
+
+def inference_cost(wildcards):
+    """The inference figures a run's evaluation copies (rule measure_inference)."""
+    return PLAN.inference_cost(wildcards.dataset, MODEL_NETWORKS[wildcards.model])
+
+
+def network_model(wildcards):
+    """The model block measure_inference builds for a network (Plan.networks)."""
+    if wildcards.network not in PLAN.networks:
+        raise WorkflowError(
+            f"no compared model has the network {wildcards.network}; planned: "
+            f"{', '.join(sorted(PLAN.networks)) or 'none'}"
+        )
+    return PLAN.networks[wildcards.network]
+
+
+def network_params(wildcards):
+    return MODEL_PARAMS[network_model(wildcards)]
+
+
+def measuring_alone():
+    """measure_inference's claim on the cores: every core of a local run
+    (--cores), so that no training job shares them while it times, and 1 for
+    "alone"; on a cluster, where each job gets cores of its own (other users'
+    jobs may share the node), the evaluation's threads, and 0: both when
+    submitting and inside the cluster job (remote_exec), where --cores is the
+    job's own allocation."""
+    cores = workflow.resource_settings.cores
+    if workflow.local_exec and not workflow.remote_exec and isinstance(cores, int):
+        return cores, 1
+    return job_resource("evaluate_model", "threads"), 0
 
 
 # The pretrained weights of the grid's models, from the torchvision table shipped
@@ -259,16 +300,17 @@ def gpu_share(rule_name):
     }
 
 
-def job_limit(rule_name, key):
+def job_limit(rule_name, key, model_of=lambda wildcards: wildcards.model):
     """mem_mb or runtime of one job: the config's number, or (auto) an estimate
-    from the run's model and data set, doubled, tripled... on each retry."""
+    from the run's model (`model_of` its wildcards) and data set, doubled,
+    tripled... on each retry."""
     setting = job_resource(rule_name, key)
     on_gpu = CFG["device"] != "cpu" and job_resource(rule_name, "gpu") > 0
 
     def limit(wildcards, attempt):
         if setting != "auto":
             return setting
-        model = PLAN.models[wildcards.model].block
+        model = PLAN.models[model_of(wildcards)].block
         dataset = PLAN.datasets[wildcards.dataset]
         return job_limits(rule_name, model, dataset, on_gpu)[key] * attempt
 

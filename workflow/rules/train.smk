@@ -1,4 +1,5 @@
-# One training job and one evaluation job per (dataset, split, model, seed).
+# One training job and one evaluation job per (dataset, split, model, seed), and
+# one inference measurement per (dataset, network) that the runs of its models share.
 
 
 rule train_model:
@@ -33,11 +34,42 @@ rule train_model:
         "../scripts/train_model.py"
 
 
+rule measure_inference:
+    input:
+        unpack(dataset_files),
+    output:
+        cost=PLAN.inference_cost("{dataset}", "{network}"),
+    log:
+        PLAN.inference_cost("{dataset}", "{network}", "log"),
+    benchmark:
+        PLAN.inference_cost("{dataset}", "{network}", "benchmark.tsv")
+    # Before the training jobs, which would otherwise hold the cores it waits for.
+    priority: 10
+    conda:
+        "../envs/torch.yaml"
+    # Every local core (measuring_alone): no training job runs beside the timing.
+    threads: measuring_alone()[0]
+    resources:
+        **gpu_share("evaluate_model"),
+        gpu=job_resource("evaluate_model", "gpu"),
+        alone=measuring_alone()[1],
+        mem_mb=job_limit("evaluate_model", "mem_mb", network_model),
+        runtime=job_limit("evaluate_model", "runtime", network_model),
+    params:
+        model=network_params,
+        device=CFG["device"],
+        performance=PERFORMANCE,
+        threads=job_resource("evaluate_model", "threads"),
+    script:
+        "../scripts/measure_inference.py"
+
+
 rule evaluate_model:
     input:
         unpack(run_data),
         model=run_path("model.pt"),
         info=run_path("train.json"),
+        inference=inference_cost,
     output:
         metrics=run_path("metrics.json"),
         confusion=report(

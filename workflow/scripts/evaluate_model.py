@@ -20,6 +20,8 @@ evaluate_run(
     performance=snakemake.params.performance,
     misclassified_path=snakemake.output.misclassified,
     predictions_path=snakemake.output.predictions,
+    # The network's inference figures, measured once for all its runs (measure_inference).
+    inference_path=snakemake.input.inference,
     # The job's own resources (set-resources included): did it ask for a GPU?
     gpus_requested=int(snakemake.resources["gpu"]),
     # How many jobs share a GPU (performance.runs_per_gpu, as the plan resolved

@@ -29,9 +29,10 @@ VERSION_KEYS = ["cnncompare", "python", "torch", "torchvision", "numpy", "snakem
 VERSION_NAMES = {"cnncompare": "cnncompare", "python": "Python", "torch": "torch", "torchvision": "torchvision",
                  "numpy": "NumPy", "snakemake": "Snakemake"}
 
-# What evaluation measured of the model at inference (cnncompare/train/inference_cost.py):
-# those of its metrics.json keys that are timings, which differ between two
-# evaluations of the same weights (inference_measured holds the passes timed).
+# What a network costs at inference (cnncompare/train/inference_cost.py), measured once
+# per network by rule measure_inference and copied into each of its runs' metrics.json:
+# those of the keys that are timings, which differ between two measurements of the
+# same network (inference_measured holds the passes timed and where they ran).
 INFERENCE_TIMING_KEYS = ["inference_images_per_second", "latency_ms", "inference_measured"]
 
 
@@ -155,11 +156,14 @@ SUMMARY: list[Column] = [
     Column("uniform_acc", "number", "fraction (0-1)", "accuracy of guessing uniformly: 1 / num_classes "
            "(equal to chance_acc on a balanced test set)", DERIVED),
     Column("gmacs", "number", "GMACs", "multiply-adds per image at image_size, in billions "
-           "(torch.utils.flop_counter's FLOPs / 2; convolutions and matrix products)"),
+           "(torch.utils.flop_counter's FLOPs / 2; convolutions and matrix products); like the two "
+           "columns below, measured once per network (the model settings that shape it) and data set "
+           "by rule measure_inference, `inference/{dataset}/{network}.json`, and the same in all its runs"),
     Column("inference_images_per_second", "number", "images/s", "inference throughput at eval_batch_size on "
-           "the evaluation's device, after a warm-up pass"),
+           "the evaluation's device and threads, after a warm-up pass, with every core of a local run "
+           "to itself (measure_inference)"),
     Column("latency_ms", "number", "ms", "time of one image's forward pass: the median of 20 passes after 3 "
-           "warm-up passes, on the evaluation's device"),
+           "warm-up passes, on the evaluation's device (measure_inference)"),
 ]
 
 HISTORY: list[Column] = [

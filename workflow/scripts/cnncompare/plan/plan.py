@@ -18,6 +18,9 @@ Importable without torch or numpy: Snakemake's own process builds the plan.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from dataclasses import dataclass
 
 from cnncompare.columns import RUN_KEYS
@@ -94,6 +97,14 @@ class Run:
         return run_figure(f"{self.results_dir}/figures", self.wildcards, name)
 
 
+# The settings of a model block that shape the network whose inference cost is
+# measured (train/models.py builds it from these; the batch is eval_batch_size); the
+# others (optimizer, schedule, freezing, epochs, ...) change training only. Device and
+# precision are the whole plan's. tests/test_inference_cost.py holds this list to
+# what models.py reads.
+NETWORK_KEYS = ("arch", "dropout", "eval_batch_size", "head", "image_size", "keep_blocks", "pretrained")
+
+
 @dataclass(frozen=True)
 class Model:
     """A model block of the resolved config (a variant of a sweep is one too)."""
@@ -109,6 +120,14 @@ class Model:
     def params(self) -> dict:
         """What its jobs receive: every setting but the report's texts, key-sorted."""
         return key_sorted({k: v for k, v in self.block.items() if k not in REPORT_ONLY_KEYS})
+
+    @property
+    def network(self) -> str:
+        """The name of its network, `{arch}-{10 hex digits}` of its NETWORK_KEYS
+        settings: the same for blocks (and sweep variants) that differ in training
+        only, whose inference cost is then measured once."""
+        settings = json.dumps({k: self.block.get(k) for k in NETWORK_KEYS}, sort_keys=True)
+        return f"{self.block['arch']}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
 
     @property
     def texts(self) -> dict:
@@ -157,15 +176,34 @@ class Plan:
     def figures_dir(self) -> str:
         return self.results_path("figures")
 
-    def prepared_data(self, dataset: str, split: str) -> dict[str, str]:
-        """The prepared files of a data set and the split file a run of it reads."""
+    def dataset_files(self, dataset: str) -> dict[str, str]:
+        """The prepared files of a data set, which all its splits share."""
         return {
             "train": self.data_path(f"{dataset}/train.npz"),
             "test": self.data_path(f"{dataset}/test.npz"),
             "classes": self.data_path(f"{dataset}/classes.json"),
             "prepared": self.data_path(f"{dataset}/prepared.json"),
-            "split": self.data_path(f"{dataset}/splits/{split}.npz"),
         }
+
+    def prepared_data(self, dataset: str, split: str) -> dict[str, str]:
+        """The prepared files of a data set and the split file a run of it reads."""
+        return {**self.dataset_files(dataset), "split": self.data_path(f"{dataset}/splits/{split}.npz")}
+
+    def inference_cost(self, dataset: str, network: str, ext: str = "json") -> str:
+        """What one network (Model.network) costs at inference on a data set (rule
+        measure_inference): one file shared by the runs of every model block,
+        split and seed of that network (ext: json; log and benchmark.tsv for the
+        job's own files)."""
+        return self.results_path(f"inference/{dataset}/{network}.{ext}")
+
+    @functools.cached_property
+    def networks(self) -> dict[str, str]:
+        """{network: the compared model, first by name, of that network}: the
+        block measure_inference builds for it."""
+        found: dict[str, str] = {}
+        for name in sorted(self.compared):
+            found.setdefault(self.models[name].network, name)
+        return found
 
     def model_texts(self) -> dict[str, dict]:
         """Each compared model's report texts (Model.texts), by name in sorted order."""

@@ -50,13 +50,10 @@ def with_run_facts(row: dict, history: list[dict], info: dict) -> dict:
     if busy:
         flags.append(f"busy machine: the training job got {share(timing.cpu_share(row, threads))} of the "
                      f"{max(1, threads or 1)} core{'s' if (threads or 1) > 1 else ''} it trained with")
-    eval_threads = info.get("eval_threads") or threads
-    busy_eval = timing.busy_evaluation({**row, "eval_device": info.get("eval_device")}, eval_threads)
+    busy_inference = timing.busy_inference(row, info, info.get("eval_threads") or threads)
+    busy_eval = busy_inference is not None
     if busy_eval:
-        n = max(1, eval_threads or 1)
-        flags.append(f"busy machine at evaluation (inference figures): the evaluate job got "
-                     f"{share(timing.evaluation_cpu_share(row, eval_threads))} of the {n} core{'s' if n > 1 else ''} "
-                     "it ran with")
+        flags.append(f"busy machine at inference (images/s, latency): {busy_inference}")
     gpu_on_cpu = timing.gpu_expected_cpu_found(row, info)
     if gpu_on_cpu:
         flags.append("GPU requested, ran on the CPU")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 
+from cnncompare.report.numbers import share as share_text
 from cnncompare.report.stats import is_number
 
 # A job on the CPU that got less than this share of the cores it trained with
@@ -66,11 +67,29 @@ def evaluation_cpu_share(row: dict, threads: int | None = None) -> float | None:
 
 
 def busy_evaluation(row: dict, threads: int | None = None) -> bool:
-    """A CPU run whose evaluate job, which measured the inference figures, got less than BUSY_CPU_SHARE of
-    its cores: its images/s and latency say more about the machine than about the model."""
+    """A CPU run whose evaluate job, which measured the inference figures before rule
+    measure_inference existed, got less than BUSY_CPU_SHARE of its cores."""
     share = evaluation_cpu_share(row, threads)
     return str(row.get("eval_device") or row.get("device") or "").startswith("cpu") and share is not None \
         and share < BUSY_CPU_SHARE
+
+
+def busy_inference(row: dict, info: dict, threads: int | None = None) -> str | None:
+    """Why a CPU run's inference figures (images/s, latency) say more about the machine than about
+    the model, or None. Measured once per network by measure_inference (metrics.json's
+    inference_measured): busy when that job did not have every core of the run to itself (a
+    cluster job, or a workflow run with other jobs beside it). Runs made before that rule were
+    measured by their evaluate job: busy when it got less than BUSY_CPU_SHARE of its cores."""
+    if not str(info.get("eval_device") or row.get("eval_device") or row.get("device") or "").startswith("cpu"):
+        return None
+    measured = info.get("inference_measured") or {}
+    if "alone" in measured:
+        return None if measured["alone"] else "measured by measure_inference while other jobs could share its cores"
+    if busy_evaluation({**row, "eval_device": info.get("eval_device")}, threads):
+        n = max(1, threads or 1)
+        return (f"the evaluate job that measured them got {share_text(evaluation_cpu_share(row, threads))} of the "
+                f"{n} core{'s' if n > 1 else ''} it ran with")
+    return None
 
 
 def gpu_expected_cpu_found(row: dict, info: dict) -> bool:

@@ -89,7 +89,7 @@ def write_predictions(path, source_index: np.ndarray, true: np.ndarray, predicte
 def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_path, device_setting: str,
                  threads: int, metrics_path, confusion_path, misclassified_path=None,
                  performance: dict | None = None, gpus_requested: int = 0,
-                 runs_per_gpu: int | None = None, predictions_path=None) -> dict:
+                 runs_per_gpu: int | None = None, predictions_path=None, inference_path=None) -> dict:
     torch.set_num_threads(max(1, threads))
     device = choose_device(device_setting, runs_per_gpu=runs_per_gpu)
     warn_if_gpu_missing(device_setting, gpus_requested, device, "evaluate_model")
@@ -128,7 +128,11 @@ def evaluate_run(*, data_dir, split_path, block: dict, train_info_path, model_pa
         write_predictions(predictions_path, test_indices, true, predicted, confidence.cpu().numpy())
 
     eval_seconds = round(time.perf_counter() - start, 3)  # the cost figures below are not evaluation
-    cost = inference_cost.measure(model, data.parts["test"][0], block["image_size"], block["eval_batch_size"], perf)
+    if inference_path is not None:  # the workflow: measured once per network (measure_inference)
+        cost = inference_cost.shared_cost(inference_path)
+    else:
+        cost = inference_cost.measure(model, data.parts["test"][0], block["image_size"], block["eval_batch_size"],
+                                      perf)
     log.info("inference: %.4f GMACs per image at %d px, %.1f images/s at batch %d, %.3f ms for one image",
              cost["gmacs"], block["image_size"], cost["inference_images_per_second"], block["eval_batch_size"],
              cost["latency_ms"])

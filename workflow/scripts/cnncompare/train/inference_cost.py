@@ -16,10 +16,20 @@ precision and memory format, from the uint8 NHWC images the data set holds
   batches on a slow CPU.
 - Latency: the median of LATENCY_PASSES single-image passes after
   LATENCY_WARMUP passes; the median, since one pass may meet a busy moment.
+
+The figures depend on the network only (its model block, the data set's
+classes and image size, the device, the evaluation batch size), never on the
+trained weights' values: rule measure_inference takes them once per network
+(plan.Model.network: the block's settings that shape it) and data set (measure_network), in a job that claims every core of a local run
+so that no training job shares them, and every run's evaluation copies that
+file into its metrics.json (shared_cost). Two runs of one network then show the
+same figures, and a run's evaluation no longer pays for them.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import statistics
 import time
 
@@ -29,6 +39,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnncompare.train.augment import to_float
 from cnncompare.train.devices import Performance, synchronize
+
+log = logging.getLogger(__name__)
 
 THROUGHPUT_BUDGET_S = 1.0
 LATENCY_WARMUP = 3
@@ -104,3 +116,69 @@ def measure(model: nn.Module, images_u8: torch.Tensor, image_size: int, batch_si
                    "latency the median of single-image passes after warm-up",
         },
     }
+
+
+# What metrics.json says of where its inference figures come from (the report's cost note says it too).
+MEASURED_BY = ("rule measure_inference, once per network (the model settings that shape it) and data set, "
+               "on the evaluation's device, threads and batch size, from random weights (the figures do "
+               "not depend on the weights' values); shared by every run of that network: each split, seed "
+               "and model block that differs in training only")
+
+
+def measure_network(*, data_dir, block: dict, device_setting: str, threads: int, output_path,
+                    performance: dict | None = None, cores_claimed: int = 1, alone: bool = False,
+                    runs_per_gpu: int | None = None) -> dict:
+    """Rule measure_inference: the network of `block` on the data set in
+    data_dir (its classes, and test images at their prepared size), timed as
+    evaluation runs it, written to output_path for every run of it to share.
+
+    `threads` is the evaluation's thread count (the figures are the evaluation's);
+    `cores_claimed` what the job claimed of the scheduler, and `alone` whether
+    that was every core of a local run, so no other job of the workflow ran
+    beside the timing. The load average before and after is kept, for a machine
+    that other users share."""
+    import dataclasses
+
+    from cnncompare.data.datasets import load_classes, load_prepared
+    from cnncompare.fileio import write_json
+    from cnncompare.train import costs
+    from cnncompare.train.devices import choose_device
+    from cnncompare.train.models import build_model
+
+    torch.set_num_threads(max(1, threads))
+    device = choose_device(device_setting, runs_per_gpu=runs_per_gpu)
+    # As evaluate_model runs the model: its precision and memory format, never compiled.
+    perf = dataclasses.replace(Performance.resolve(performance or {}, device), compile=False)
+    classes = load_classes(data_dir)
+    images, _ = load_prepared(data_dir, "test")
+    batch = torch.from_numpy(images[:block["eval_batch_size"]]).to(device)
+    torch.manual_seed(0)  # the weights' values do not matter; fixed all the same
+    model = build_model(block, len(classes)).to(device)  # as evaluation builds it, before loading weights
+    perf.prepare(model)
+    load_before = os.getloadavg()[0]
+    cost = measure(model, batch, block["image_size"], block["eval_batch_size"], perf)
+    cost["inference_measured"].update({
+        "by": MEASURED_BY,
+        "device": costs.device_name(device),
+        "threads": torch.get_num_threads(),
+        "performance": perf.describe(),
+        "cores_claimed": cores_claimed,
+        "alone": alone,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    log.info("%s: %.4f GMACs per image at %d px, %.1f images/s at batch %d, %.3f ms for one image "
+             "(%d threads; %s)", block["arch"], cost["gmacs"], block["image_size"],
+             cost["inference_images_per_second"], block["eval_batch_size"], cost["latency_ms"],
+             torch.get_num_threads(), "alone" if alone else "other jobs may have shared the cores")
+    write_json(output_path, cost)
+    return cost
+
+
+def shared_cost(path) -> dict:
+    """The figures measure_network wrote, for a run's metrics.json."""
+    from cnncompare.fileio import read_json
+
+    cost = read_json(path)
+    return {key: cost[key] for key in ("gmacs", "inference_images_per_second", "latency_ms",
+                                       "inference_measured")}
