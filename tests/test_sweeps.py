@@ -176,7 +176,9 @@ def test_the_plan_of_a_3_by_2_sweep_over_two_seeds(tmp_path):
               "data_dir": str(tmp_path / "data")}
     config["compare"].update(splits=["three", "two"], seeds=[0, 1])
     jobs, proc = _dry_run(tmp_path, config)
-    assert jobs == {"prepare_dataset": 1, "make_split": 2, "train_model": 24, "evaluate_model": 24,
+    # One network: the variants differ in training only, so its inference cost is measured once.
+    assert jobs == {"prepare_dataset": 1, "make_split": 2, "measure_inference": 1, "train_model": 24,
+                    "evaluate_model": 24,
                     "aggregate_results": 1, "render_report": 1, "all": 1}
     planned = set(re.findall(r"r/runs/digits/(?:two|three)/([^/]+)/seed[01]/model\.pt", proc.stdout))
     assert planned == {f"custom_cnn.batch_size-{b}.lr-{lr}" for b in (64, 128) for lr in (0.01, 0.02, 0.05)}
@@ -231,7 +233,8 @@ def test_a_sweep_over_max_runs_is_refused_by_the_workflow(swept):
                      check=False)
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
-    assert "compare.max_runs: the grid holds 3 runs" in output and "Job stats" not in output
+    # The sweep's own check, before any variant is made (tests/bad_configs.py has its full text).
+    assert "variants, each at least one run, are over compare.max_runs (2)" in output and "Job stats" not in output
 
 
 # --- the winner is chosen on validation ------------------------------------------------------------------

@@ -114,8 +114,8 @@ def test_changing_how_mnist_is_sized_prepares_only_mnist_again(finished):
     config = yaml.safe_load(finished["configfile"].read_text())
     config["datasets"]["mnist"].update(image_size=28, fit="resize")
     jobs = _plan(finished, config, "mnist28.yaml")
-    assert jobs == {"prepare_dataset": 1, "make_split": 2, "train_model": 2, "evaluate_model": 2,
-                    "aggregate_results": 1, "render_report": 1, "all": 1}
+    assert jobs == {"prepare_dataset": 1, "make_split": 2, "measure_inference": 1, "train_model": 2,
+                    "evaluate_model": 2, "aggregate_results": 1, "render_report": 1, "all": 1}
 
 
 def test_a_mirror_with_the_same_md5s_re_runs_nothing(finished):
@@ -146,6 +146,7 @@ def test_dry_run_of_the_study_over_cifar10_and_cifar100(tmp_path):
     jobs = planned_jobs(proc.stdout + proc.stderr)
     assert jobs == {
         "download_dataset": 2, "download_weights": 2, "prepare_dataset": 2, "make_split": 4,
+        "measure_inference": 6,  # three networks (vgg16 and vgg16_finetune are one) on each data set
         "train_model": 16, "evaluate_model": 16, "aggregate_results": 1, "render_report": 1, "all": 1,
     }
     assert "cifar-100-python.tar.gz" in proc.stdout

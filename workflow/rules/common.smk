@@ -50,7 +50,7 @@ from cnncompare.data.formats import (
 )
 from cnncompare.logs import setup_logging
 from cnncompare.protocols import SPLIT_PATTERN
-from cnncompare.plan.plan import PlanError, make_plan
+from cnncompare.plan.plan import NETWORK_KEYS, PlanError, make_plan
 from cnncompare.plan import notices
 from cnncompare.plan.sizing import job_limits
 from cnncompare.plan import tracking_store
@@ -233,7 +233,11 @@ def network_model(wildcards):
 
 
 def network_params(wildcards):
-    return MODEL_PARAMS[network_model(wildcards)]
+    """The block measure_inference builds: the network's own settings (NETWORK_KEYS) and no
+    training setting, so that changing how its models train, or removing the model it is read
+    from, never measures it again. freeze only marks what trains: "none" builds the same network."""
+    params = MODEL_PARAMS[network_model(wildcards)]
+    return {**{key: params[key] for key in NETWORK_KEYS}, "freeze": "none"}
 
 
 def measuring_alone():
