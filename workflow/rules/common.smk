@@ -235,7 +235,8 @@ def network_model(wildcards):
 def network_params(wildcards):
     """The block measure_inference builds: the network's own settings (NETWORK_KEYS) and no
     training setting, so that changing how its models train, or removing the model it is read
-    from, never measures it again. freeze only marks what trains: "none" builds the same network."""
+    from, never measures it again. freeze only marks what trains: "none" builds the same network.
+    """
     params = MODEL_PARAMS[network_model(wildcards)]
     return {**{key: params[key] for key in NETWORK_KEYS}, "freeze": "none"}
 
