@@ -63,7 +63,7 @@ def pytest_report_header(config):
 # Each file is one work unit, so that its module fixtures (a small study trained once for all its
 # tests) are built once. Files that use a session fixture which trains a whole workflow go to one
 # worker together, so that it is trained once, not once per worker.
-SHARED_RUN_FIXTURES = ("finished", "finished_demo")
+SHARED_RUN_FIXTURES = ("finished", "finished_demo", "evaluated_run")
 # The units that take longest, in that order, are handed out first: a long unit started last would
 # leave the other worker idle at the end. Measured with --durations=0 (docs/tests.md).
 LONGEST_FIRST = (
@@ -297,3 +297,28 @@ def finished_demo(tmp_path_factory) -> Path:
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (root / "results/demo/report.html").is_file()
     return root
+
+
+@pytest.fixture(scope="session")
+def evaluated_run(tmp_path_factory) -> dict:
+    """One short epoch on a small prepared data set (a model that still errs, so its misclassified
+    images and predictions tell it apart), trained and evaluated as the workflow's jobs do, with
+    every file evaluation writes: read, never changed, by tests/test_trained.py and
+    tests/test_predictions_file.py. {'dataset': its data folder, 'out': the run's folder}."""
+    from cnncompare.train.evaluation import evaluate_run
+    from cnncompare.train.training import train_run
+    from small_runs import prepared_data
+    from test_resume import arguments
+
+    dataset = prepared_data(tmp_path_factory.mktemp("evaluated-data"))
+    out = tmp_path_factory.mktemp("evaluated-run")
+    args = arguments(dataset, out)
+    args["block"]["epochs"] = 1
+    train_run(**args)
+    evaluate_run(
+        data_dir=args["data_dir"], split_path=args["split_path"], block=args["block"],
+        train_info_path=out / "train.json", model_path=out / "model.pt", device_setting="cpu", threads=1,
+        metrics_path=out / "metrics.json", confusion_path=out / "confusion.csv",
+        misclassified_path=out / "misclassified.npz", predictions_path=out / "predictions.csv",
+    )
+    return {"dataset": dataset, "out": out}

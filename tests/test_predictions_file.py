@@ -16,27 +16,12 @@ import cnncompare
 from cnncompare.columns import PREDICTIONS_COLUMNS
 from cnncompare.data.datasets import load_prepared
 from cnncompare.data.splits import read_split
-from cnncompare.train.evaluation import evaluate_run
-from cnncompare.train.training import train_run
-from small_runs import prepared_data
-from test_resume import arguments
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """One short epoch (a model that still errs), evaluated as the workflow's job does."""
-    dataset = prepared_data(tmp_path_factory.mktemp("predictions-data"))
-    out = tmp_path_factory.mktemp("predictions-run")
-    args = arguments(dataset, out)
-    args["block"]["epochs"] = 1
-    train_run(**args)
-    evaluate_run(
-        data_dir=args["data_dir"], split_path=args["split_path"], block=args["block"],
-        train_info_path=out / "train.json", model_path=out / "model.pt", device_setting="cpu", threads=1,
-        metrics_path=out / "metrics.json", confusion_path=out / "confusion.csv",
-        predictions_path=out / "predictions.csv",
-    )
-    return {"dataset": dataset, "out": out}
+def run(evaluated_run):
+    """One short epoch (a model that still errs), evaluated as the workflow's job does (conftest)."""
+    return evaluated_run
 
 
 def test_one_row_per_test_image_agreeing_with_the_runs_evaluation(run):

@@ -17,34 +17,20 @@ import cnncompare
 from cnncompare.data.datasets import load_prepared
 from cnncompare.data.formats.imagefolder import load_images
 from cnncompare.train.augment import to_float
-from cnncompare.train.evaluation import evaluate_run
 from cnncompare.data.splits import read_split
 from cnncompare.train.training import train_run
-from small_runs import prepared_data
 from test_resume import arguments
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return prepared_data(tmp_path_factory.mktemp("trained-data"))
+def dataset(evaluated_run):
+    return evaluated_run["dataset"]
 
 
 @pytest.fixture(scope="module")
-def run_dir(dataset, tmp_path_factory):
-    """A run trained and evaluated like the workflow's jobs, its files in one folder."""
-    out = tmp_path_factory.mktemp("trained-run")
-    args = arguments(dataset, out)
-    # One short epoch: a model that still errs, so the misclassified images
-    # (the predictions that tell models apart) are part of the comparison.
-    args["block"]["epochs"] = 1
-    train_run(**args)
-    evaluate_run(
-        data_dir=args["data_dir"], split_path=args["split_path"], block=args["block"],
-        train_info_path=out / "train.json", model_path=out / "model.pt", device_setting="cpu", threads=1,
-        metrics_path=out / "metrics.json", confusion_path=out / "confusion.csv",
-        misclassified_path=out / "misclassified.npz",
-    )
-    return out
+def run_dir(evaluated_run):
+    """A run trained and evaluated like the workflow's jobs, its files in one folder (conftest)."""
+    return evaluated_run["out"]
 
 
 def test_load_trained_predicts_what_the_run_evaluated(dataset, run_dir):
