@@ -44,9 +44,11 @@ def on_cpu(row: dict) -> bool:
     return str(row.get("device") or "").startswith("cpu")
 
 
-def cpu_share(row: dict, threads: int | None = None) -> float | None:
-    """The training job's CPU time over its wall time times its threads: about 1 when it had its cores."""
-    cpu, wall = row.get("train_job_cpu_seconds"), row.get("train_job_seconds")
+def cpu_share(row: dict, threads: int | None = None, job: str = "train") -> float | None:
+    """A job's CPU time over its wall time times its threads, from its benchmark columns
+    (`{job}_job_cpu_seconds`, `{job}_job_seconds`; job is train or evaluate): about 1 when it had
+    its cores."""
+    cpu, wall = row.get(f"{job}_job_cpu_seconds"), row.get(f"{job}_job_seconds")
     if not (is_number(cpu) and is_number(wall) and wall > 0):
         return None
     return cpu / (wall * max(1, threads or 1))
@@ -58,18 +60,10 @@ def busy_machine(row: dict, threads: int | None = None) -> bool:
     return on_cpu(row) and share is not None and share < BUSY_CPU_SHARE
 
 
-def evaluation_cpu_share(row: dict, threads: int | None = None) -> float | None:
-    """The evaluate job's CPU time over its wall time times its threads (the job that timed inference)."""
-    cpu, wall = row.get("evaluate_job_cpu_seconds"), row.get("evaluate_job_seconds")
-    if not (is_number(cpu) and is_number(wall) and wall > 0):
-        return None
-    return cpu / (wall * max(1, threads or 1))
-
-
 def busy_evaluation(row: dict, threads: int | None = None) -> bool:
     """A CPU run whose evaluate job, which measured the inference figures before rule
     measure_inference existed, got less than BUSY_CPU_SHARE of its cores."""
-    share = evaluation_cpu_share(row, threads)
+    share = cpu_share(row, threads, job="evaluate")
     return str(row.get("eval_device") or row.get("device") or "").startswith("cpu") and share is not None \
         and share < BUSY_CPU_SHARE
 
@@ -87,7 +81,7 @@ def busy_inference(row: dict, info: dict, threads: int | None = None) -> str | N
         return None if measured["alone"] else "measured by measure_inference while other jobs could share its cores"
     if busy_evaluation({**row, "eval_device": info.get("eval_device")}, threads):
         n = max(1, threads or 1)
-        return (f"the evaluate job that measured them got {share_text(evaluation_cpu_share(row, threads))} of the "
+        return (f"the evaluate job that measured them got {share_text(cpu_share(row, threads, job='evaluate'))} of the "
                 f"{n} core{'s' if n > 1 else ''} it ran with")
     return None
 
