@@ -36,8 +36,10 @@ def model_block(name: str, epochs: int) -> dict:
     return {**block, "pretrained": False, "epochs": epochs, "warmup_epochs": warmup}
 
 
-def run_config(work: Path, archive: dict, device: str, model: str, block: dict, runs_per_gpu: int,
-               threads: int) -> dict:
+def sharing_config(work: Path, archive: dict, device: str, models: dict, runs_per_gpu: int, threads: int,
+                   seeds: list[int]) -> dict:
+    """`models` on both splits of the synthetic CIFAR archive, with `seeds`, at `runs_per_gpu`: each
+    value in a results folder of its own over one shared data_dir (bench/gpu_study.py uses it too)."""
     return {
         "results_dir": str(work / f"runs_per_gpu_{runs_per_gpu}"),
         "data_dir": str(work / "data"),  # shared: prepared once
@@ -45,10 +47,15 @@ def run_config(work: Path, archive: dict, device: str, model: str, block: dict, 
         "device": device,
         "performance": {"runs_per_gpu": runs_per_gpu},
         "datasets": {"cifar10": {"url": archive["url"], "md5": archive["md5"]}},
-        "models": {model: block},
-        "compare": {"datasets": ["cifar10"], "splits": SPLITS, "models": [model], "seeds": SEEDS},
+        "models": models,
+        "compare": {"datasets": ["cifar10"], "splits": SPLITS, "models": list(models), "seeds": seeds},
         "resources": {rule: {"gpu": 1, "threads": threads} for rule in ("train_model", "evaluate_model")},
     }
+
+
+def run_config(work: Path, archive: dict, device: str, model: str, block: dict, runs_per_gpu: int,
+               threads: int) -> dict:
+    return sharing_config(work, archive, device, {model: block}, runs_per_gpu, threads, SEEDS)
 
 
 def snakemake(work: Path, config: dict, name: str, *args: str) -> float:

@@ -42,8 +42,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "workflow" / "scripts")]
 import cifar_format  # noqa: E402
-
-SPLITS = ["two", "three"]
+from gpu_sharing import SPLITS, sharing_config  # noqa: E402  (bench/ is the script's folder)
 
 
 def study_models(epochs: int) -> dict:
@@ -51,20 +50,6 @@ def study_models(epochs: int) -> dict:
     models = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
     return {name: {**block, "epochs": epochs, "warmup_epochs": min(block.get("warmup_epochs", 0), epochs - 1)}
             for name, block in models.items()}
-
-
-def study_config(work: Path, archive: dict, models: dict, runs_per_gpu: int, threads: int, device: str) -> dict:
-    return {
-        "results_dir": str(work / f"runs_per_gpu_{runs_per_gpu}"),
-        "data_dir": str(work / "data"),  # shared: prepared once
-        "weights_dir": str(work / "weights"),
-        "device": device,
-        "performance": {"runs_per_gpu": runs_per_gpu},
-        "datasets": {"cifar10": {"url": archive["url"], "md5": archive["md5"]}},
-        "models": models,
-        "compare": {"datasets": ["cifar10"], "splits": SPLITS, "models": list(models), "seeds": [0]},
-        "resources": {rule: {"gpu": 1, "threads": threads} for rule in ("train_model", "evaluate_model")},
-    }
 
 
 class Budget:
@@ -182,7 +167,7 @@ def main() -> int:
 
     # 3. The study at each runs_per_gpu; the same threads per job at every N.
     threads = max(1, (os.cpu_count() or 1) // max(values))
-    configs = {n: study_config(args.work, archive, models, n, threads, device) for n in values}
+    configs = {n: sharing_config(args.work, archive, device, models, n, threads, [0]) for n in values}
     for n, config in configs.items():
         (args.work / f"runs_per_gpu_{n}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     first = args.work / f"runs_per_gpu_{values[0]}.yaml"
