@@ -116,6 +116,9 @@ def test_random_search_is_reproducible_and_raising_samples_extends_it():
     ({"optimizer": ["sgd", "adagrad"]}, {},
      ["models.custom_cnn.sweep: variant custom_cnn.optimizer-adagrad: optimizer: 'adagrad' is not one of: "
       "sgd, adam, adamw"]),
+    # A nested swept key: the variant's whole head is checked (config._swept_validator).
+    ({"head.dropout": [0.5, 1.5]}, {},
+     ["models.custom_cnn.sweep: variant custom_cnn.head.dropout-1.5: head.dropout: 1.5 must be < 1"]),
 ])
 def test_a_bad_value_or_path_names_the_variant_and_the_key(sweep, block, expected):
     with pytest.raises(PlanError) as error:
