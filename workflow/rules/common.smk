@@ -389,3 +389,23 @@ def wandb_project():
 
 # With wandb.enabled, every run of the workflow ends with the W&B export (rule wandb).
 TRACK_TARGETS = [results_path("wandb-export.json")] if CFG["wandb"]["enabled"] else []
+
+
+def read_signatures_once(namespace):
+    """Snakemake reads an input function's signature (inspect.signature) at each call,
+    three times per job and function: with 1,000 runs a tenth of a no-op re-run's
+    time went to it. It looks first for one stored on the function, where its own
+    wrappers (snakemake.ioutils) put it with overwrite_function_params: store each
+    input function's signature there once. The same signature: no rule changes."""
+    from inspect import isfunction, signature
+    from snakemake.common import overwrite_function_params
+
+    for function in list(namespace.values()):
+        if isfunction(function):
+            parameters = signature(function).parameters
+            if next(iter(parameters), None) == "wildcards":
+                overwrite_function_params(function, parameters)
+
+
+# Last in this file, so that it sees every input function above.
+read_signatures_once(globals())
