@@ -2,6 +2,7 @@
 
   python bench/run.py [--only pipeline,train_loop,tensorboard,workflow,inference] [--out results/bench.json]
   python bench/run.py --only grids   # the workflow's two large grids alone, without the demo
+  python bench/run.py --only noop --baseline main   # the 1,000-run no-op, this checkout against main's
 
 - pipeline: our batched augmentation (crop, flip, normalise) against torchvision's
   transforms.v2 per-sample pipeline through a DataLoader with a worker per core.
@@ -12,6 +13,10 @@
 - workflow: the demo from scratch, each job's time and peak memory from its
   benchmark: file, the no-op re-run, and the dry run and no-op re-run of a
   200-run grid and of a 1,000-run one (workflow_timing.many_runs_config).
+- noop (not in the default set; needs --baseline REV): the 1,000-run grid's
+  no-op re-run with this checkout's workflow and with revision REV's (git
+  archive), each grid prepared by its own, timed in turn 5 times: before and
+  after a change in one run, wall and CPU seconds.
 - inference (not in the default set): the study models' cost of inference as
   evaluate_model records it (GMACs, images/s at the evaluation batch size,
   single-image latency), each beside a plain timing loop over the same
@@ -47,6 +52,7 @@ from cnncompare.train.devices import Performance  # noqa: E402
 
 TARGETS = {"pipeline": 4.0, "train_loop": 0.98, "grid_noop_s": 5.0, "many_runs_noop_s": 5.0, "tensorboard": 1.02}
 TRAIN_LOOP_REPEATS = 5
+NOOP_AGAINST_REPEATS = 5
 TRAIN_LOOP_IMAGES = {"custom_cnn": 1536, "vgg16": 1536, "resnet50": 768}  # a few seconds each on 2 cores
 
 
@@ -114,6 +120,19 @@ def bench_grids(scratch: Path) -> dict:
     return {"grid": grid, "many_runs": many}
 
 
+def bench_noop_against(scratch: Path, baseline: str) -> dict:
+    """The 1,000-run grid's no-op re-run with this checkout and with git revision
+    `baseline`, in turn (workflow_timing.noop_against): before and after in one run."""
+    row = workflow_timing.noop_against(baseline, scratch, workflow_timing.many_runs_config(),
+                                       repeats=NOOP_AGAINST_REPEATS)
+    row["target_noop_s"] = f"< {TARGETS['many_runs_noop_s']}"
+    row["verdict"] = verdict(row["noop_s"] < TARGETS["many_runs_noop_s"])
+    print(f"\n1,000-run grid's no-op re-run, this checkout against {baseline} (median of {row['repeats']} "
+          f"interleaved repeats; CPU: Snakemake's user + system seconds; load average {os.getloadavg()[0]:.1f}):")
+    measure.print_table([row], list(row))
+    return row
+
+
 def bench_inference(device) -> dict:
     blocks = measure.study_blocks()
     perf = Performance.resolve({}, device)
@@ -132,11 +151,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="pipeline,train_loop,tensorboard,workflow")
     parser.add_argument("--out", type=Path, default=measure.REPO / "results" / "bench.json")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="with --only noop: the git revision (e.g. main) whose workflow's no-op re-run of the "
+                             "1,000-run grid is timed in turn with this checkout's")
     parser.add_argument("--device", default="cpu", help="cpu (this machine's figures) or cuda (train_loop on a GPU)")
     parser.add_argument("--train-loop-images", type=int, default=None,
                         help="images per model for train_loop (default: a few seconds each on 2 cores)")
     args = parser.parse_args()
     sections = args.only.split(",")
+    if "noop" in sections and not args.baseline:
+        parser.error("--only noop needs --baseline REV (the revision to time against)")
     device = torch.device(args.device)
     torch.set_num_threads(os.cpu_count())
     info = measure.machine(device)
@@ -159,6 +183,12 @@ def main() -> int:
         scratch = Path(tempfile.mkdtemp(prefix="cnncompare-bench-"))
         try:
             results["workflow"] = (bench_workflow if "workflow" in sections else bench_grids)(scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if "noop" in sections:
+        scratch = Path(tempfile.mkdtemp(prefix="cnncompare-bench-"))
+        try:
+            results["noop_against"] = bench_noop_against(scratch, args.baseline)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     results["seconds"] = time.perf_counter() - start

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import csv
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -22,12 +23,13 @@ from cnncompare.plan.plan import make_plan  # noqa: E402  (the package lives und
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
-    """Run Snakemake from the repository (so profiles/default applies, as for a user)
-    with `workdir` as its working directory; (seconds, output)."""
+def snakemake(workdir: Path, *args: str, checkout: Path = REPO) -> tuple[float, str]:
+    """Run Snakemake from a checkout of the workflow (this one unless `checkout`
+    says; so its profiles/default applies, as for a user) with `workdir` as its
+    working directory; (seconds, output)."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [SNAKEMAKE, "--directory", str(workdir), *args], cwd=REPO, capture_output=True, text=True,
+        [SNAKEMAKE, "--directory", str(workdir), *args], cwd=checkout, capture_output=True, text=True,
     )
     seconds = time.perf_counter() - start
     if proc.returncode:
@@ -94,25 +96,33 @@ def grid_runs(overrides: dict) -> int:
 
 
 def grid(workdir: Path, overrides: dict | None = None, repeats: int = 3) -> dict:
-    """A large grid over the default config (the 200-run one unless `overrides` says).
-
-    Dry run from an empty folder; then every output the DAG lists is put in
-    place (empty files: a no-op re-run reads none of them) and marked up to
-    date with `snakemake --touch`, which records their metadata as a real run
-    does; then the no-op re-run. Best of `repeats` for each.
-    """
+    """A large grid over the default config (the 200-run one unless `overrides` says):
+    the dry run from an empty folder and the no-op re-run, best of `repeats` each."""
     overrides = seeds_config() if overrides is None else overrides
+    prepared = prepare_grid(workdir, overrides, repeats)
+    noop = [noop_rerun(prepared) for _ in range(repeats)]
+    return {"runs": grid_runs(overrides), "jobs_planned": prepared["jobs"], "outputs": prepared["outputs"],
+            "dry_run_s": min(prepared["dry_run_s"]), "noop_rerun_s": min(noop)}
+
+
+def prepare_grid(workdir: Path, overrides: dict, repeats: int = 1, checkout: Path = REPO) -> dict:
+    """Dry-run a grid (`repeats` times, from an empty folder) with `checkout`'s
+    workflow; then put every output the DAG lists in place (empty files: a
+    no-op re-run reads none of them) and mark them up to date with `snakemake
+    --touch`, which records their metadata as a real run does."""
     workdir.mkdir(parents=True, exist_ok=True)
     overrides_file = workdir / "grid.yaml"
     overrides_file.write_text(yaml.safe_dump(overrides))
-    args = ["--configfile", str(REPO / "config.yaml"), str(overrides_file), "--cores", "2", "--resources", "gpu=1"]
+    # The checkout's own config.yaml: the Snakefile's configfile is relative to the working directory.
+    args = ["--configfile", str(checkout / "config.yaml"), str(overrides_file), "--cores", "2",
+            "--resources", "gpu=1"]
     dry = []
     for _ in range(repeats):
-        seconds, output = snakemake(workdir, *args, "--dry-run")
+        seconds, output = snakemake(workdir, *args, "--dry-run", checkout=checkout)
         dry.append(seconds)
     jobs = planned_total(output)
 
-    _, summary = snakemake(workdir, *args, "--summary")
+    _, summary = snakemake(workdir, *args, "--summary", checkout=checkout)
     outputs = [line.split("\t")[0] for line in summary.splitlines()[1:] if "\t" in line]
     for name in outputs:
         path = workdir / name
@@ -121,12 +131,55 @@ def grid(workdir: Path, overrides: dict | None = None, repeats: int = 3) -> dict
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    snakemake(workdir, *args, "--touch")
-    noop = []
+    snakemake(workdir, *args, "--touch", checkout=checkout)
+    return {"workdir": workdir, "args": args, "checkout": checkout, "jobs": jobs, "outputs": len(outputs),
+            "dry_run_s": dry}
+
+
+def noop_rerun(prepared: dict, cpu: list | None = None) -> float:
+    """Seconds of one re-run of a grid prepare_grid made, which must do nothing;
+    its CPU seconds (user and system, Snakemake's process and its children) are
+    appended to `cpu` when given: on a busy machine the figure that moves least."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, output = snakemake(prepared["workdir"], *prepared["args"], checkout=prepared["checkout"])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if "Nothing to be done" not in output:
+        raise RuntimeError("the grid's re-run was not a no-op:\n" + output[-3000:])
+    if cpu is not None:
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return seconds
+
+
+def export_checkout(ref: str, folder: Path) -> Path:
+    """The tracked files of git revision `ref` of this repository, written to `folder`
+    (git archive: no other worktree is touched); outside git, so its report param
+    has no commit, as a copied workflow's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def noop_against(baseline: str, scratch: Path, overrides: dict, repeats: int = 5) -> dict:
+    """The no-op re-run of one grid with this checkout's workflow and with git
+    revision `baseline`'s, each in a folder of its own prepared by it, taken in
+    turn `repeats` times, so that a busy moment of the machine hits both: the
+    median of each, and the median of the repeats' ratios (this / baseline)."""
+    import statistics
+
+    checkouts = {"baseline": export_checkout(baseline, scratch / "baseline-checkout"), "this": REPO}
+    prepared = {name: prepare_grid(scratch / f"{name}-grid", overrides, checkout=checkout)
+                for name, checkout in checkouts.items()}
+    times, cpu = {name: [] for name in prepared}, {name: [] for name in prepared}
     for _ in range(repeats):
-        seconds, output = snakemake(workdir, *args)
-        if "Nothing to be done" not in output:
-            raise RuntimeError("the grid's re-run was not a no-op:\n" + output[-3000:])
-        noop.append(seconds)
-    return {"runs": grid_runs(overrides), "jobs_planned": jobs, "outputs": len(outputs), "dry_run_s": min(dry),
-            "noop_rerun_s": min(noop)}
+        for name in prepared:
+            times[name].append(noop_rerun(prepared[name], cpu[name]))
+
+    def median_ratio(figures):
+        return statistics.median(t / b for t, b in zip(figures["this"], figures["baseline"]))
+
+    return {"baseline": baseline, "jobs_planned": prepared["this"]["jobs"], "repeats": repeats,
+            "baseline_noop_s": statistics.median(times["baseline"]), "noop_s": statistics.median(times["this"]),
+            "ratio": median_ratio(times), "baseline_cpu_s": statistics.median(cpu["baseline"]),
+            "cpu_s": statistics.median(cpu["this"]), "cpu_ratio": median_ratio(cpu)}
