@@ -151,6 +151,25 @@ def test_crop_flip_is_deterministic_for_a_seeded_generator():
     assert not torch.equal(a, c)
 
 
+def test_crop_flip_is_each_image_s_window_and_mirror_from_the_same_draws():
+    """Pixel for pixel each image's window of its zero-padded self at its drawn offset, mirrored
+    when its draw says, with the generator's draws in the same order and number (offsets, then
+    flips): how the gather is computed never changes an augmented image or a later draw."""
+    n, h, w, pad = 64, 9, 7, 2  # not square: rows and columns cannot be swapped unnoticed
+    images = torch.randint(0, 256, (n, h, w, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(7)
+    out = crop_flip(images, pad, True, generator)
+    draws = torch.Generator().manual_seed(7)
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n, 1), generator=draws)
+    flipped = torch.rand(n, 1, generator=draws) < 0.5
+    padded = F.pad(images, (0, 0, pad, pad, pad, pad))
+    for i in range(n):
+        window = padded[i, dy[i, 0]:dy[i, 0] + h, dx[i, 0]:dx[i, 0] + w]
+        assert torch.equal(out[i], window.flip(1) if flipped[i, 0] else window), i
+    assert torch.equal(generator.get_state(), draws.get_state())
+    assert out.is_contiguous()
+
+
 def test_crop_flip_does_not_touch_the_global_rng():
     images = random_images(8)
     torch.manual_seed(5)

@@ -36,7 +36,7 @@ def crop_flip(images_u8: torch.Tensor, padding: int, flip: bool, generator: torc
 
     Input and output: uint8 NHWC of the same shape, on the input's device.
     """
-    n, h, w, _ = images_u8.shape
+    n, h, w, channels = images_u8.shape
     device = images_u8.device
     if padding == 0 and not flip:
         return images_u8
@@ -48,8 +48,13 @@ def crop_flip(images_u8: torch.Tensor, padding: int, flip: bool, generator: torc
         flipped = torch.rand(n, 1, device=device, generator=generator) < 0.5
         cols = torch.where(flipped, (w - 1) - cols, cols)
     cols = dx + cols
-    batch = torch.arange(n, device=device).view(n, 1, 1)
-    return padded[batch, rows.view(n, h, 1), cols.view(n, 1, w)]
+    # One index_select of whole pixels by their flat index in the padded chunk: the same
+    # pixels as advanced indexing padded[batch, rows, cols], which on the CPU took 20 ms per
+    # 1,536 images on one thread and 67 ms on two (3 ms with this), 3% of custom_cnn's epoch.
+    height, width = padded.shape[1:3]
+    first_pixel = (torch.arange(n, device=device) * (height * width)).view(n, 1, 1)
+    pixels = (first_pixel + rows.view(n, h, 1) * width + cols.view(n, 1, w)).view(-1)
+    return padded.reshape(-1, channels).index_select(0, pixels).view(n, h, w, channels)
 
 
 def epoch_batches(images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, steps: int, augment: dict,
@@ -63,7 +68,8 @@ def epoch_batches(images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int
     chunk_steps = max(1, CHUNK_BYTES // (batch_size * images_u8[0].numel()))
     for first in range(0, steps, chunk_steps):
         picked = order[first * batch_size:min(first + chunk_steps, steps) * batch_size]
-        chunk_x = crop_flip(images_u8[picked], augment["crop_padding"], augment["flip"], generator)
+        # index_select: the rows images_u8[picked] gives, in a fraction of its time on the CPU.
+        chunk_x = crop_flip(images_u8.index_select(0, picked), augment["crop_padding"], augment["flip"], generator)
         chunk_y = labels[picked]
         for start in range(0, len(picked), batch_size):
             yield to_float(chunk_x[start:start + batch_size]), chunk_y[start:start + batch_size]
