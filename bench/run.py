@@ -155,6 +155,9 @@ def main() -> int:
                         help="with --only noop: the git revision (e.g. main) whose workflow's no-op re-run of the "
                              "1,000-run grid is timed in turn with this checkout's")
     parser.add_argument("--device", default="cpu", help="cpu (this machine's figures) or cuda (train_loop on a GPU)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads (default: every core). On a busy machine, 1 gives train_loop's "
+                             "CPU-time ratio without the threads' spin-waiting, which a crowded 2-thread loop counts")
     parser.add_argument("--train-loop-images", type=int, default=None,
                         help="images per model for train_loop (default: a few seconds each on 2 cores)")
     args = parser.parse_args()
@@ -162,9 +165,10 @@ def main() -> int:
     if "noop" in sections and not args.baseline:
         parser.error("--only noop needs --baseline REV (the revision to time against)")
     device = torch.device(args.device)
-    torch.set_num_threads(os.cpu_count())
-    info = measure.machine(device)
-    print(f"{info['device']}, {info['cpu_count']} cores, torch {info['versions']['torch']}, {info['platform']}")
+    torch.set_num_threads(args.threads)
+    info = {**measure.machine(device), "torch_threads": args.threads}
+    print(f"{info['device']}, {info['cpu_count']} cores, {args.threads} torch threads, torch "
+          f"{info['versions']['torch']}, {info['platform']}")
     start = time.perf_counter()
     results = {"machine": info}
     if "pipeline" in sections:
