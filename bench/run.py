@@ -28,6 +28,10 @@ ratio >= 0.98 (the median of 5 interleaved repeats), no-op re-run of the 200-run
 grid < 5 s and of the 1,000-run grid < 5 s; an epoch with the TensorBoard
 writer at most 2% slower than without.
 
+--threads 1 runs every section on one torch thread: on a busy machine
+train_loop's CPU-time ratio (cpu_ratio) is then free of the threads'
+spin-waiting, which a crowded two-thread loop counts as its own time.
+
 --device cuda measures train_loop on a GPU (bench/gpu_study.py calls it so),
 with --train-loop-images images per model. Missing one prints MISSED; the exit
 status is 0 either way, since a slow machine is a finding, not a crash.
