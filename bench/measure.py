@@ -85,13 +85,15 @@ def interleaved_rates(runs: dict, device: torch.device, repeats: int) -> tuple[d
     of this process]}) of functions that each return the images they handled,
     run in turn `repeats` times, so that the k-th figures of all of them were
     taken next to each other. On the CPU the second is what a busy machine
-    changes least: other processes take wall time from a loop, little CPU time."""
+    changes least: other processes take wall time from a loop, little CPU time.
+    The order alternates (A B, B A, A B, ...): whatever going first costs or
+    gains (caches another loop left, the allocator) falls on each side alike."""
     import time
 
     rates = {name: [] for name in runs}
     cpu_rates = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
+    for repeat in range(repeats):
+        for name, fn in (list(runs.items()) if repeat % 2 == 0 else list(runs.items())[::-1]):
             cpu = time.process_time()
             clock = Stopwatch(device).start()
             seen = fn()
