@@ -49,8 +49,8 @@ def crop_flip(images_u8: torch.Tensor, padding: int, flip: bool, generator: torc
         cols = torch.where(flipped, (w - 1) - cols, cols)
     cols = dx + cols
     # One index_select of whole pixels by their flat index in the padded chunk: the same
-    # pixels as advanced indexing padded[batch, rows, cols], which on the CPU took 20 ms per
-    # 1,536 images on one thread and 67 ms on two (3 ms with this), 3% of custom_cnn's epoch.
+    # pixels as advanced indexing padded[batch, rows, cols], in 7 ms of CPU time per 1,536
+    # images on one thread instead of 19 (12 instead of 26 on two).
     height, width = padded.shape[1:3]
     first_pixel = (torch.arange(n, device=device) * (height * width)).view(n, 1, 1)
     pixels = (first_pixel + rows.view(n, h, 1) * width + cols.view(n, 1, w)).view(-1)
@@ -68,7 +68,7 @@ def epoch_batches(images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int
     chunk_steps = max(1, CHUNK_BYTES // (batch_size * images_u8[0].numel()))
     for first in range(0, steps, chunk_steps):
         picked = order[first * batch_size:min(first + chunk_steps, steps) * batch_size]
-        # index_select: the rows images_u8[picked] gives, in a fraction of its time on the CPU.
+        # index_select: the rows images_u8[picked] gives, in 0.5 ms of CPU time per 1,536 images instead of 2.8.
         chunk_x = crop_flip(images_u8.index_select(0, picked), augment["crop_padding"], augment["flip"], generator)
         chunk_y = labels[picked]
         for start in range(0, len(picked), batch_size):
