@@ -49,12 +49,6 @@ def curve_series(study: Study) -> list[dict]:
     return series
 
 
-def robust_train_seconds(row: dict):
-    """Training time from the median epoch (times the epochs run), so one slow epoch on a busy machine does not count."""
-    median, epochs = row.get("epoch_median_seconds"), row.get("epochs_run")
-    return median * epochs if median is not None and epochs else row.get("train_seconds")
-
-
 def tradeoff_points(study: Study, value, timed: bool = False) -> list[dict]:
     """Per model group of completed runs: mean test accuracy against the mean of `value(row)`, with stds.
     `timed`: the cost is a training time, whose hover says how many of the runs ran on a busy machine."""
@@ -80,7 +74,7 @@ def comparison_figures(study: Study, colors) -> dict[str, str]:
     return {
         "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy", markers),
         "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)", markers),
-        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds, timed=True),
+        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, timing.robust_train_seconds, timed=True),
                                                  "training time (s, median epoch × epochs)", colors, markers),
         "tradeoff_params": figures.tradeoff_figure(tradeoff_points(study, lambda r: r.get("params_trainable")),
                                                    "trainable parameters", colors, markers),

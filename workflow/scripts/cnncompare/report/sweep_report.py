@@ -29,7 +29,7 @@ import math
 from scipy.stats import binomtest
 
 from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
-from cnncompare.report import svgplot
+from cnncompare.report import pareto, selection, svgplot
 from cnncompare.report.figures import PALETTE
 from cnncompare.report.numbers import interval_pct, pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
@@ -50,10 +50,12 @@ def planned_seeds(study: Study, dataset: str, split: str) -> list[int]:
     return sorted({int(r["seed"]) for r in study.rows if (r["dataset"], r["split"]) == (dataset, split)})
 
 
-def _variant_stats(study: Study, dataset: str, split: str, variant: str, settings: dict) -> dict:
+def _variant_stats(study: Study, dataset: str, split: str, variant: str, settings: dict,
+                   rule: dict | None = None) -> dict:
     """A variant's validation and test accuracy over its completed seeds on one data set and split,
-    the seeds it lost ((seed, status) of those that diverged, failed or are missing) and whether
-    it is eligible to be chosen (every planned seed completed)."""
+    the seeds it lost ((seed, status) of those that diverged, failed or are missing), whether
+    it is eligible to be chosen (every planned seed completed), and with a choice `rule` its cost
+    in the rule's objective (selection.cost)."""
     group = study.group_of(dataset, split, variant)
     # Its completed runs (a diverged run has no test accuracy, a failed one no status "completed").
     done = [r for r in group.runs if r.get("status") == "completed"]
@@ -64,7 +66,8 @@ def _variant_stats(study: Study, dataset: str, split: str, variant: str, setting
     lost = [(seed, status.get(seed, "missing")) for seed in planned if status.get(seed) != "completed"]
     return {"variant": variant, "settings": settings, "val": val, "test": test, "n": len(done),
             "runs": len(group.runs), "planned": len(planned), "lost": lost, "eligible": bool(done) and not lost,
-            "val_wilson": _wilson_span(done)}
+            "val_wilson": _wilson_span(done),
+            "cost": selection.cost(done, selection.objective(rule)) if rule else None}
 
 
 def _wilson_span(runs: list[dict]) -> tuple[float, float] | None:
@@ -90,6 +93,11 @@ def _pick(entries: list[dict], key: str) -> dict | None:
 def _choose(entries: list[dict]) -> dict | None:
     """The eligible entry (every planned seed completed) with the highest mean validation accuracy."""
     return _pick([e for e in entries if e["eligible"]], "val")
+
+
+def _choose_by(entries: list[dict], rule: dict | None) -> tuple[dict | None, list[str]]:
+    """The choice of the block's rule (selection.choose; without one, _choose) and its sentences."""
+    return selection.choose(entries, rule, _choose(entries))
 
 
 def _lost_text(entry: dict) -> str:
@@ -143,25 +151,31 @@ def _seeds(n: int) -> str:
     return f"mean of {n} seeds" if n > 1 else "one seed"
 
 
-def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> tuple[dict | None, list[str]]:
-    """The chosen variant of a block on a data set and the sentences saying how it was chosen."""
+def _picks(rule: dict | None) -> str:
+    return "picks" if rule is None else "and the select rule below pick"
+
+
+def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]],
+                 rule: dict | None = None) -> tuple[dict | None, list[str]]:
+    """The chosen variant of a block on a data set and the sentences saying how it was chosen
+    (with a `select` rule, the rule's sentences follow the first)."""
     if by_split.get(THREE.name):  # chosen on validation that is not the test set
         entries = by_split[THREE.name]
-        chosen, best_test = _choose(entries), _pick(entries, "test")
+        (chosen, rule_lines), best_test = _choose_by(entries, rule), _pick(entries, "test")
         if chosen is None:
             return None, [f"{block} on {dataset}: no three-split variant completed all its planned seeds, so "
                           "none is chosen.", *_eligibility_lines(None, entries)]
         lines = [f"{block} on {dataset} (a sweep of {len(entries)} variants): validation accuracy of the three-split "
-                 f"runs picks {chosen['variant']} (validation {_acc(chosen['val'])}, {_seeds(chosen['val']['n'])}); "
-                 f"its test accuracy is {_acc(chosen['test'])}."]
-        lines += _eligibility_lines(chosen, entries)
+                 f"runs {_picks(rule)} {chosen['variant']} (validation {_acc(chosen['val'])}, "
+                 f"{_seeds(chosen['val']['n'])}); its test accuracy is {_acc(chosen['test'])}."]
+        lines += rule_lines + _eligibility_lines(chosen, entries)
         if best_test is not None and best_test is not chosen:
             lines.append(f"The highest test accuracy, {_acc(best_test['test'])}, belongs to {best_test['variant']}; "
                          f"it is not the choice: picking the variant on the test set would bias the figure reported "
                          f"upwards.")
         return {**chosen, "split": THREE.name}, lines
     entries = by_split.get(TWO.name) or []
-    chosen = _choose(entries)
+    chosen, rule_lines = _choose_by(entries, rule)
     if chosen is None:
         return None, [f"{block} on {dataset}: no variant completed all its planned seeds, so none is chosen.",
                       *_eligibility_lines(None, entries)]
@@ -169,7 +183,7 @@ def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> t
         f"{block} on {dataset} (a sweep of {len(entries)} variants): only two-split runs, whose validation part is "
         f"the test set, so the choice of {chosen['variant']} was made on the test set: its test accuracy, "
         f"{_acc(chosen['test'])}, is biased upwards. Run the three-split variant to choose on validation.",
-        *_eligibility_lines(chosen, entries)]
+        *rule_lines, *_eligibility_lines(chosen, entries)]
 
 
 def _is_log_spaced(values: list[float]) -> bool:
@@ -317,6 +331,7 @@ def sweep_section(study: Study) -> dict:
     rows, sweeps = study.rows, study.sweeps
     found = {"choices": [], "blocks": [], "variants_of": {b: list(e["variants"]) for b, e in sweeps.items()}}
     for block, entry in sweeps.items():
+        rule = entry.get("select")
         present = [v for v in entry["variants"] if any(r["model"] == v for r in rows)]
         if not present:
             continue
@@ -324,25 +339,29 @@ def sweep_section(study: Study) -> dict:
         for dataset in datasets:
             by_split = {}
             for split in (p.name for p in PROTOCOLS):
-                stats = [_variant_stats(study, dataset, split, v, entry["variants"][v]) for v in present
+                stats = [_variant_stats(study, dataset, split, v, entry["variants"][v], rule) for v in present
                          if study.group_of(dataset, split, v)]
                 if stats:
                     by_split[split] = stats
-            chosen, lines = choice_lines(block, dataset, by_split)
+            chosen, lines = choice_lines(block, dataset, by_split, rule)
             found["choices"].append({"block": block, "dataset": dataset, "lines": lines,
                                      "chosen": chosen["variant"] if chosen else None,
                                      "chosen_split": chosen["split"] if chosen else None})
             for split, stats in by_split.items():
-                split_choice = _choose(stats)
+                split_choice = _choose_by(stats, rule)[0]
                 split_choice = {**split_choice, "split": split} if split_choice else None
+                figures = sensitivity_figure(block, dataset, split, entry["keys"], stats, split_choice)
+                if rule:
+                    figures.append(pareto.pareto_figure(block, dataset, split, stats, split_choice, rule))
                 found["blocks"].append({
                     "block": block, "dataset": dataset, "split": split, "keys": entry["keys"],
                     "variants": len(stats),
                     "note": ("two splits: validation is the test set, so this pick is made on the test set"
                              if protocol(split).biased else "chosen by validation accuracy (mean over seeds)")
+                            + (f", with the select rule: {selection.rule_text(rule)}" if rule else "")
                             + "; only a variant whose every planned seed completed is eligible",
                     "chosen": split_choice["variant"] if split_choice else None,
-                    "figures": sensitivity_figure(block, dataset, split, entry["keys"], stats, split_choice),
+                    "figures": figures,
                     "table": variant_table(stats, entry["keys"], split_choice, dataset, split),
                     "data": {"data-dataset": dataset, "data-split": split},
                 })
