@@ -91,7 +91,8 @@ def pareto_figure(block: str, dataset: str, split: str, entries: list[dict], cho
     entries_legend = [LegendEntry("variant (mean over seeds)", POINT, kind="point"),
                       LegendEntry("Pareto front", FRONT, kind="ring"),
                       LegendEntry("chosen by the select rule", CHOSEN, kind="ring"),
-                      LegendEntry(f"within {points(rule['within'] / 100)} points of the best", "#666", dash="5,4")]
+                      LegendEntry(f"within {points(rule['within'] / 100)} point{'' if rule['within'] == 1 else 's'} "
+                                  f"of the best", "#666", dash="5,4")]
     if busy:
         entries_legend.append(LegendEntry("busy machine: not used", BUSY, kind="ring"))
     legend_svg, lw, lh = svgplot.legend(entries_legend, left + w + 18, top)

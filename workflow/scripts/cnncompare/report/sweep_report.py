@@ -29,8 +29,8 @@ import math
 from scipy.stats import binomtest
 
 from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
-from cnncompare.report import pareto, selection, svgplot
-from cnncompare.report.figures import PALETTE
+from cnncompare.report import halving, pareto, selection, svgplot
+from cnncompare.report.figures import PALETTE, model_colors, model_markers
 from cnncompare.report.numbers import interval_pct, pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
 from cnncompare.report.study import Study
@@ -326,9 +326,40 @@ def chosen_rows(study: Study, section: dict) -> Study:
     return study.where(lambda r: (r["dataset"], r["model"]) not in dropped)
 
 
-def sweep_section(study: Study) -> dict:
-    """{"choices": overview sentences, "blocks": [per block, data set and split: figures and table]}."""
+def _winner_line(choice: dict | None, split: str, rule: dict | None) -> str | None:
+    """The halved sweep's winner in one sentence: chosen on validation, then its test accuracy."""
+    if choice is None:
+        return None
+    how = "by the select rule, " if rule else ""
+    on = ("on validation, which in the two-split runs is the test set (biased upwards)" if protocol(split).biased
+          else "on validation")
+    return (f"Winner, chosen {how}{on}: {choice['variant']} (validation {_acc(choice['val'])}, "
+            f"{_seeds(choice['val']['n'])}); its test accuracy is {_acc(choice['test'])}.")
+
+
+def _halving_blocks(found: dict, halved: dict | None) -> None:
+    """Halved groups of a block, data set and split that has no finished run (no variant reached the last
+    rung): a block of their own, without the variant figures and table."""
+    shown = {(b["block"], b["dataset"], b["split"]) for b in found["blocks"]}
+    for group in (halved or {}).get("groups", []):
+        key = (group["block"], group["dataset"], group["split"])
+        if key in shown:
+            continue
+        shown.add(key)
+        found["blocks"].append({
+            "block": key[0], "dataset": key[1], "split": key[2], "keys": [], "variants": len(group["variants"]),
+            "note": "no variant of this halved sweep has reached its last rung yet", "chosen": None, "figures": [],
+            "table": None, "data": {"data-dataset": key[1], "data-split": key[2]},
+            "halving": [halving.halving_part(g, None, None) for g in halving.groups_of(halved, *key)]})
+
+
+def sweep_section(study: Study, halved: dict | None = None) -> dict:
+    """{"choices": overview sentences, "blocks": [per block, data set and split: figures and table, and for a
+    halved sweep its rungs (halving.py; `halved`: halving.read_halving's)]}."""
     rows, sweeps = study.rows, study.sweeps
+    # The page's colour and marker of each model (render.build_page makes them from the same names).
+    colors = model_colors(study.model_names)
+    markers = model_markers(list(colors), colors)
     found = {"choices": [], "blocks": [], "variants_of": {b: list(e["variants"]) for b, e in sweeps.items()}}
     for block, entry in sweeps.items():
         rule = entry.get("select")
@@ -363,6 +394,11 @@ def sweep_section(study: Study) -> dict:
                     "chosen": split_choice["variant"] if split_choice else None,
                     "figures": figures,
                     "table": variant_table(stats, entry["keys"], split_choice, dataset, split),
+                    "halving": [halving.halving_part(g, _winner_line(split_choice, split, rule),
+                                                     split_choice["variant"] if split_choice else None,
+                                                     colors, markers)
+                                for g in halving.groups_of(halved, block, dataset, split)],
                     "data": {"data-dataset": dataset, "data-split": split},
                 })
+    _halving_blocks(found, halved)
     return found
