@@ -47,6 +47,10 @@ def test_the_halved_sweep_section(tmp_path, monkeypatch):
     # The epochs spent against the full grid: 9 x 2 x 1 + 3 x 2 x 3 + 2 x 2 x 9 = 72 of 9 x 2 x 9 = 162.
     assert ("Successive halving (eta 3, first rung at epoch 1, bracket 0): 72 of 162 epochs, 44%, of what the full "
             "grid (9 variants × 2 seeds × 9 epochs) would train.") in part
+    assert "2 of 9 variants reached the last rung (rung 2, epoch 9): the figures and the table below show them." in part
+    overview = re.search(r'<ul class="overview" id="overview-sweeps">(.*?)</ul>', html, re.S).group(1)
+    assert "custom_cnn on digits (a halved sweep of 9 variants, 2 of them at the last rung): validation accuracy" \
+        in overview
     # The rung table.
     rows = [_cells(r) for r in re.findall(r"<tr data-rung[^>]*>(.*?)</tr>", part, re.S)]
     assert [r[:4] for r in rows] == [["0", "1", "9", "18"], ["1", "3", "3", "6"], ["2", "9", "2", "4"]]

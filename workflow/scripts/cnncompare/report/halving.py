@@ -197,6 +197,11 @@ def halving_part(group: dict, winner_line: str | None, chosen: str | None, color
     diverged = sorted({v for r in group["rungs"] for v, s in r["scores"].items() if s.get("diverged")})
     lines = [f"Successive halving (eta {group['eta']}, first rung at epoch {group['min_epochs']}, bracket "
              f"{group['bracket']}): {spent_text(group)}."]
+    done = [r for r in group["rungs"] if r["finished"]]
+    if done and len(done) == len(group["rungs"]):
+        last = done[-1]
+        lines.append(f"{count(len(last['variants']))} of {count(len(group['variants']))} variants reached the last "
+                     f"rung (rung {last['rung']}, epoch {last['epochs']}): the figures and the table below show them.")
     if unfinished:
         lines.append(f"Not finished: rung{'s' if len(unfinished) > 1 else ''} "
                      f"{', '.join(map(str, unfinished))} {'have' if len(unfinished) > 1 else 'has'} not run yet.")

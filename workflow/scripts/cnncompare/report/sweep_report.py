@@ -155,17 +155,25 @@ def _picks(rule: dict | None) -> str:
     return "picks" if rule is None else "and the select rule below pick"
 
 
+def _size(entries: list[dict], halved_from: int | None) -> str:
+    """'a sweep of 9 variants'; of a halved sweep, how many of them reached the last rung."""
+    if halved_from is None:
+        return f"a sweep of {len(entries)} variants"
+    return f"a halved sweep of {halved_from} variants, {len(entries)} of them at the last rung"
+
+
 def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]],
-                 rule: dict | None = None) -> tuple[dict | None, list[str]]:
+                 rule: dict | None = None, halved_from: int | None = None) -> tuple[dict | None, list[str]]:
     """The chosen variant of a block on a data set and the sentences saying how it was chosen
-    (with a `select` rule, the rule's sentences follow the first)."""
+    (with a `select` rule, the rule's sentences follow the first; `halved_from`: the variants a halved
+    sweep started with, of which `by_split` holds those of the last rung)."""
     if by_split.get(THREE.name):  # chosen on validation that is not the test set
         entries = by_split[THREE.name]
         (chosen, rule_lines), best_test = _choose_by(entries, rule), _pick(entries, "test")
         if chosen is None:
             return None, [f"{block} on {dataset}: no three-split variant completed all its planned seeds, so "
                           "none is chosen.", *_eligibility_lines(None, entries)]
-        lines = [f"{block} on {dataset} (a sweep of {len(entries)} variants): validation accuracy of the three-split "
+        lines = [f"{block} on {dataset} ({_size(entries, halved_from)}): validation accuracy of the three-split "
                  f"runs {_picks(rule)} {chosen['variant']} (validation {_acc(chosen['val'])}, "
                  f"{_seeds(chosen['val']['n'])}); its test accuracy is {_acc(chosen['test'])}."]
         lines += rule_lines + _eligibility_lines(chosen, entries)
@@ -180,7 +188,7 @@ def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]],
         return None, [f"{block} on {dataset}: no variant completed all its planned seeds, so none is chosen.",
                       *_eligibility_lines(None, entries)]
     return {**chosen, "split": TWO.name}, [
-        f"{block} on {dataset} (a sweep of {len(entries)} variants): only two-split runs, whose validation part is "
+        f"{block} on {dataset} ({_size(entries, halved_from)}): only two-split runs, whose validation part is "
         f"the test set, so the choice of {chosen['variant']} was made on the test set: its test accuracy, "
         f"{_acc(chosen['test'])}, is biased upwards. Run the three-split variant to choose on validation.",
         *rule_lines, *_eligibility_lines(chosen, entries)]
@@ -374,7 +382,9 @@ def sweep_section(study: Study, halved: dict | None = None) -> dict:
                          if study.group_of(dataset, split, v)]
                 if stats:
                     by_split[split] = stats
-            chosen, lines = choice_lines(block, dataset, by_split, rule)
+            halved_groups = [g for g in (halved or {}).get("groups", []) if (g["block"], g["dataset"]) == (block, dataset)]
+            halved_from = max((len(g["variants"]) for g in halved_groups), default=None)
+            chosen, lines = choice_lines(block, dataset, by_split, rule, halved_from)
             found["choices"].append({"block": block, "dataset": dataset, "lines": lines,
                                      "chosen": chosen["variant"] if chosen else None,
                                      "chosen_split": chosen["split"] if chosen else None})
