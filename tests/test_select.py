@@ -103,6 +103,9 @@ def test_the_fastest_variant_within_one_point_is_chosen_and_the_rule_is_stated()
     assert any(line.startswith("The highest test accuracy, 94.0%, belongs to m.lr-0.03") for line in lines)
     block = section["blocks"][0]
     assert block["chosen"] == "m.lr-0.1"
+    # The table shows the objective beside the accuracies.
+    assert block["table"]["header"][-2] == "training time (s, median epoch × epochs)"
+    assert [r["cells"][-2]["text"] for r in block["table"]["rows"]] == ["100.0 s", "40.0 s", "60.0 s", "10.0 s"]
     assert "with the select rule: the shortest training time among the variants within 1.0 point" in block["note"]
 
 
@@ -124,6 +127,8 @@ def test_a_time_from_a_busy_machine_is_never_used_to_choose():
     busy = [(lr, v, t, s, p, {"busy_machine": True} if lr == 0.1 else e) for lr, v, t, s, p, e in VARIANTS]
     choice = sweep_section(_study(busy, {"prefer": "train_time", "within": 1.0}))["choices"][0]
     assert choice["chosen"] == "m.lr-0.01"
+    table = sweep_section(_study(busy, {"prefer": "train_time", "within": 1.0}))["blocks"][0]["table"]
+    assert table["rows"][1]["cells"][-2]["text"] == "40.0 s (busy machine: not used)"
     assert any("In that band, m.lr-0.1 was measured on a busy machine only, and such figures are never used to "
                "choose; with nothing known to be better, the most accurate variant, m.lr-0.01, is kept." in line
                for line in choice["lines"]), choice["lines"]

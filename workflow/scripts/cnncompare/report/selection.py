@@ -75,6 +75,18 @@ def cost(runs: list[dict], obj: Objective) -> dict:
     return {**describe(usable), "flagged": len(flagged), "flagged_mean": describe([obj.value(r) for r in flagged])["mean"]}
 
 
+def cost_cell(cost: dict, obj: Objective) -> dict:
+    """A variant's objective in the sweep's table: the mean used to choose; a busy figure marked as unused."""
+    if cost["n"]:
+        text = obj.text(cost["mean"]) + (f" ({cost['flagged']} busy run{'s' if cost['flagged'] > 1 else ''} left out)"
+                                         if cost["flagged"] else "")
+        return {"value": cost["mean"], "text": text, "title": f"mean of {cost['n']} run{'s' if cost['n'] > 1 else ''}"}
+    if cost["flagged"]:
+        return {"value": "", "text": f"{obj.text(cost['flagged_mean'])} (busy machine: not used)",
+                "title": "measured on a busy machine only: never used to choose"}
+    return {"value": "", "text": "–", "title": "not measured"}
+
+
 def _better(obj: Objective, a: float, b: float) -> bool:
     return a < b if obj.lower_is_better else a > b
 

@@ -305,8 +305,11 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
     return found
 
 
-def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dataset: str, split: str) -> dict:
-    """Rows of the sortable table: the variant, each swept setting, validation and test accuracy."""
+def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dataset: str, split: str,
+                  rule: dict | None = None) -> dict:
+    """Rows of the sortable table: the variant, each swept setting, validation and test accuracy (and with
+    a select `rule`, the rule's objective)."""
+    obj = selection.objective(rule)
     rows = []
     for e in entries:
         is_chosen = chosen is not None and e["variant"] == chosen["variant"] and chosen["split"] == split
@@ -318,12 +321,14 @@ def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dat
             s = e[stat]
             cells.append({"value": s["mean"] if s["mean"] is not None else "", "text": _acc(s) if s["n"] else "–",
                           "title": f"{s['mean']} (n = {s['n']})"})
+        if obj is not None:
+            cells.append(selection.cost_cell(e["cost"], obj))
         cells.append({"value": e["n"], "text": f"{e['n']} / {e['planned']}" + ("" if e["eligible"] else " (not eligible)"),
                       "title": _lost_text(e) if e["lost"] else "every planned seed completed"})
         rows.append({"cells": cells, "chosen": is_chosen,
                      "data": {"data-dataset": dataset, "data-split": split, "data-model": e["variant"]}})
-    return {"header": ["variant", *keys, "validation accuracy (%)", "test accuracy (%)", "completed seeds"],
-            "rows": rows}
+    return {"header": ["variant", *keys, "validation accuracy (%)", "test accuracy (%)",
+                       *([obj.label] if obj else []), "completed seeds"], "rows": rows}
 
 
 def chosen_rows(study: Study, section: dict) -> Study:
@@ -403,7 +408,7 @@ def sweep_section(study: Study, halved: dict | None = None) -> dict:
                             + "; only a variant whose every planned seed completed is eligible",
                     "chosen": split_choice["variant"] if split_choice else None,
                     "figures": figures,
-                    "table": variant_table(stats, entry["keys"], split_choice, dataset, split),
+                    "table": variant_table(stats, entry["keys"], split_choice, dataset, split, rule),
                     "halving": [halving.halving_part(g, _winner_line(split_choice, split, rule),
                                                      split_choice["variant"] if split_choice else None,
                                                      colors, markers)
