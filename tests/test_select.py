@@ -159,6 +159,12 @@ def test_a_higher_is_better_objective_takes_the_highest():
     assert "has the highest inference throughput (1,500 images/s)" in choice["lines"][1]
 
 
+def test_a_band_of_one_says_so():
+    lines = sweep_section(_study(VARIANTS, {"prefer": "train_time", "within": 0.1}))["choices"][0]["lines"]
+    assert lines[1] == ("The select rule: the shortest training time among the variants within 0.1 points of the best "
+                        "mean validation accuracy (95.0%, m.lr-0.01): it is the only variant in that band (100.0 s).")
+
+
 def test_a_tie_on_the_objective_goes_to_the_higher_validation_accuracy():
     same = [(lr, v, t, s, 5000, e) for lr, v, t, s, _, e in VARIANTS]
     assert sweep_section(_study(same, {"prefer": "params", "within": 1.0}))["choices"][0]["chosen"] == "m.lr-0.01"

@@ -116,8 +116,9 @@ def choose(entries: list[dict], rule: dict | None, best: dict | None) -> tuple[d
         if _better(obj, e["cost"]["mean"], chosen["cost"]["mean"]) or (
                 e["cost"]["mean"] == chosen["cost"]["mean"] and e["val"]["mean"] > chosen["val"]["mean"]):
             chosen = e
-    line = (f"{head}: of the {len(band)} variant{'s' if len(band) > 1 else ''} in that band, {chosen['variant']} "
-            f"has {obj.best} ({obj.text(chosen['cost']['mean'])})")
+    line = (f"{head}: of the {len(band)} variants in that band, {chosen['variant']} has {obj.best} "
+            f"({obj.text(chosen['cost']['mean'])})" if len(band) > 1 else
+            f"{head}: it is the only variant in that band ({obj.text(chosen['cost']['mean'])})")
     line += (f"; the most accurate, {best['variant']}, has {obj.text(best['cost']['mean'])}." if chosen is not best
              else ".")
     lines = [line]
