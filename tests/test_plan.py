@@ -82,7 +82,8 @@ def test_a_model_of_its_own_has_no_parent_and_its_written_keys():
     assert model.written == frozenset(STUDY["models"]["custom_cnn"])
     assert "image_size" in model.block  # resolved: defaults filled
     assert list(model.params) == sorted(model.params) and not set(REPORT_ONLY_KEYS) & set(model.params)
-    assert set(model.texts) == set(REPORT_ONLY_KEYS)
+    # Its texts: description and reference (a sweep's select rule is told in its variants' sweep text).
+    assert set(model.texts) == set(REPORT_ONLY_KEYS) - {"select"}
     assert plan.models["vgg16"].weights == plan.weights["vgg16"]
     assert plan.models["custom_cnn"].weights is None
 

@@ -82,4 +82,8 @@ def test_sweeps_come_from_the_models_texts_not_from_variant_names():
               "odd-name": {"sweep": {"block": "m", "keys": ["lr"], "settings": {"lr": 0.01}}},
               "plain": {"description": ""}}
     assert Study.of([], models=models).sweeps == {"m": {"keys": ["lr"], "variants": {"m.lr-0.1": {"lr": 0.1},
-                                                                                    "odd-name": {"lr": 0.01}}}}
+                                                                                    "odd-name": {"lr": 0.01}},
+                                                         "select": None}}
+    rule = {"prefer": "params", "within": 1.0}  # a block's choice rule (select), in each variant's text
+    models = {name: {"sweep": {**texts["sweep"], "select": rule}} for name, texts in models.items() if "sweep" in texts}
+    assert Study.of([], models=models).sweeps["m"]["select"] == rule

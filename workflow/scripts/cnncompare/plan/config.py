@@ -23,7 +23,7 @@ import yaml
 from cnncompare import nested
 from cnncompare.plan.arch_facts import unknown_arch_hint
 from cnncompare.plan.archs import CUSTOM_ARCHS, is_known_arch
-from cnncompare.plan.sweeps import SweepError, sweep_settings, variant_block, variant_name
+from cnncompare.plan.sweeps import SweepError, select_problems, sweep_settings, variant_block, variant_name
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
 
@@ -344,7 +344,7 @@ def _semantic_problems(config: dict) -> list[str]:
                 _unknown_name("model (no block under models)", f"compare.models[{i}]", name, models)
             )
     for name, block in models.items():
-        problems += _model_problems(f"models.{name}", _mapping(block))
+        problems += _model_problems(f"models.{name}", _mapping(block)) + select_problems(name, _mapping(block))
     return problems
 
 

@@ -35,7 +35,9 @@ from cnncompare.plan.runs import WILDCARDS, run_label
 __all__ = ["Model", "Plan", "PlanError", "Run", "make_plan", "REPORT_ONLY_KEYS"]
 
 # Keys of a model block that are text for the report: editing them re-renders the report only.
-REPORT_ONLY_KEYS = ("description", "reference")
+# Keys the report reads and the jobs never receive: changing one re-renders the report only. A
+# sweep's `select` (its choice rule) is copied into each variant's block, and told in its sweep text.
+REPORT_ONLY_KEYS = ("description", "reference", "select")
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,9 @@ class Model:
     def texts(self) -> dict:
         """What the report says of it beyond its runs: description and reference
         figures, and for a variant of a sweep its block and settings."""
-        sweep = {"block": self.parent, "keys": sorted(self.swept), "settings": self.swept}
-        return key_sorted({**{k: self.block[k] for k in REPORT_ONLY_KEYS},
+        sweep = {"block": self.parent, "keys": sorted(self.swept), "settings": self.swept,
+                 **({"select": self.block["select"]} if self.block.get("select") is not None else {})}
+        return key_sorted({**{k: self.block[k] for k in ("description", "reference")},
                            **({"sweep": sweep} if self.parent is not None else {})})
 
 

@@ -30,7 +30,7 @@ from cnncompare import nested
 SWEEP_KEYS = ("sweep", "sweep_samples", "sweep_seed")
 DISTRIBUTIONS = ("log_uniform", "uniform", "choice")
 # Keys that say nothing about training: sweeping them would make identical runs.
-NOT_SWEPT = ("description", "reference", *SWEEP_KEYS)
+NOT_SWEPT = ("description", "reference", "select", *SWEEP_KEYS)
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")  # what a Snakemake wildcard and a file name cannot hold
 RANDOM_DIGITS = 3  # significant digits kept of a random draw: readable names, and the name is the value
 
@@ -159,6 +159,14 @@ def _size_problems(where: str, sweep: dict, samples, max_variants: int) -> list[
                 f"variants, each at least one run, are over compare.max_runs ({max_variants:,}); sweep fewer "
                 f"values, or raise compare.max_runs if you mean it"]
     return []
+
+
+def select_problems(name: str, block: dict) -> list[str]:
+    """`select` chooses among a sweep's variants: a block without a sweep has none to choose from."""
+    if block.get("select") is None or "sweep" in block:
+        return []
+    return [f"models.{name}.select: chooses among the variants of a sweep, and this block has no sweep; add a "
+            f"sweep: to the block or remove select"]
 
 
 def sweep_settings(name: str, block: dict, model_schema: dict, root: dict,

@@ -24,6 +24,7 @@ from cnncompare.plan.report_files import RUN_FIGURES, comparison_figure, run_fig
 from cnncompare.plan.runs import run_label
 from cnncompare.report import comparisons, figures, findings, labels, paper_table, ranking, sweep_report, tables, timing
 from cnncompare.report.numbers import fmt, pct, share, significant
+from cnncompare.report.halving import read_halving
 from cnncompare.report.report_data import read_rows, read_run_files
 from cnncompare.report.stats import describe
 from cnncompare.report.study import Study
@@ -47,12 +48,6 @@ def curve_series(study: Study) -> list[dict]:
             series.append({"dataset": group.dataset, "split": group.split, "model": group.model, "label": label,
                            "histories": histories})
     return series
-
-
-def robust_train_seconds(row: dict):
-    """Training time from the median epoch (times the epochs run), so one slow epoch on a busy machine does not count."""
-    median, epochs = row.get("epoch_median_seconds"), row.get("epochs_run")
-    return median * epochs if median is not None and epochs else row.get("train_seconds")
 
 
 def tradeoff_points(study: Study, value, timed: bool = False) -> list[dict]:
@@ -80,7 +75,7 @@ def comparison_figures(study: Study, colors) -> dict[str, str]:
     return {
         "accuracy": figures.curves_figure(series, "acc", colors, chance, "accuracy", markers),
         "loss": figures.curves_figure(series, "loss", colors, None, "cross-entropy loss (log scale)", markers),
-        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, robust_train_seconds, timed=True),
+        "tradeoff_time": figures.tradeoff_figure(tradeoff_points(study, timing.robust_train_seconds, timed=True),
                                                  "training time (s, median epoch × epochs)", colors, markers),
         "tradeoff_params": figures.tradeoff_figure(tradeoff_points(study, lambda r: r.get("params_trainable")),
                                                    "trainable parameters", colors, markers),
@@ -188,15 +183,17 @@ def provenance(study: Study, workflow: dict | None) -> dict:
 
 
 def build_page(rows: list[dict], history: list[dict], run_files: dict[str, dict], models: dict | None = None,
-               workflow: dict | None = None, notice: str | None = None, banner: str | None = None) -> dict:
+               workflow: dict | None = None, notice: str | None = None, banner: str | None = None,
+               halved: dict | None = None) -> dict:
     """Everything the template shows, as text, numbers and SVG.
 
-    `models`: {name: {"description", "reference", "sweep"}}, the render rule's texts of each model."""
+    `models`: {name: {"description", "reference", "sweep"}}, the render rule's texts of each model;
+    `halved`: the halved sweeps' rungs (halving.read_halving), when the plan halves a sweep."""
     study = Study.build(rows, history, run_files, models)
     rows = study.rows
     colors = figures.model_colors(study.model_names)
     several_seeds = study.several_seeds
-    sweeps = sweep_report.sweep_section(study)
+    sweeps = sweep_report.sweep_section(study, halved)
     # The overview and the best-model table rank each swept block by its chosen variant only.
     ranked = sweep_report.chosen_rows(study, sweeps)
     return {
@@ -286,12 +283,13 @@ def replace_folder(folder, texts: dict[str, str]) -> None:
 
 
 def render(summary: list[dict], history: list[dict], run_files: list[dict], template_path, out_path,
-           figures_dir=None, models=None, workflow=None, notice=None, banner=None) -> dict:
+           figures_dir=None, models=None, workflow=None, notice=None, banner=None, halved=None) -> dict:
     """Write report.html (and, given figures_dir, its figures as files); returns the page.
 
     The whole page and every figure are rendered in memory first: a template
     error or bad data raises before any file is touched."""
-    page = build_page(summary, history, {f["label"]: f for f in run_files}, models, workflow, notice, banner)
+    page = build_page(summary, history, {f["label"]: f for f in run_files}, models, workflow, notice, banner,
+                      halved)
     html = render_page(page, template_path)
     if figures_dir is not None:
         files, folders = figure_files(page, figures_dir)
@@ -305,11 +303,13 @@ def render(summary: list[dict], history: list[dict], run_files: list[dict], temp
 
 def render_files(summary_path, history_path, template_path, out_path, *, metrics=(), confusion=(),
                  misclassified=(), predictions=None, figures_dir=None, models=None, workflow=None,
-                 banner=None) -> dict:
-    """The rule's entry: the per-run lists are in the same run order (predictions: None reads none)."""
+                 banner=None, halving=None) -> dict:
+    """The rule's entry: the per-run lists are in the same run order (predictions: None reads none;
+    halving: the path of sweeps/halving.json when the plan halves a sweep)."""
     predictions = [None] * len(metrics) if predictions is None else list(predictions)
     if not len(metrics) == len(confusion) == len(misclassified) == len(predictions):
         raise ValueError("one confusion.csv, misclassified.npz and predictions.csv per metrics.json is needed")
     run_files = [read_run_files(*paths) for paths in zip(metrics, confusion, misclassified, predictions)]
+    halved = read_halving(halving) if halving else None
     return render(read_rows(summary_path), read_rows(history_path), run_files, template_path, out_path,
-                  figures_dir, models, workflow, banner=banner)
+                  figures_dir, models, workflow, banner=banner, halved=halved)

@@ -220,12 +220,13 @@ class Study:
 
     @cached_property
     def sweeps(self) -> dict[str, dict]:
-        """{block: {"keys": [...], "variants": {variant: settings}}} from the models' texts, which the plan
-        wrote; no variant's name is parsed back into its block."""
+        """{block: {"keys": [...], "variants": {variant: settings}, "select": its choice rule or None}} from
+        the models' texts, which the plan wrote; no variant's name is parsed back into its block."""
         found: dict[str, dict] = {}
         for name, texts in self.models.items():
             sweep = (texts or {}).get("sweep")
             if sweep:
-                entry = found.setdefault(sweep["block"], {"keys": list(sweep["keys"]), "variants": {}})
+                entry = found.setdefault(sweep["block"], {"keys": list(sweep["keys"]), "variants": {},
+                                                          "select": sweep.get("select")})
                 entry["variants"][name] = sweep["settings"]
         return found

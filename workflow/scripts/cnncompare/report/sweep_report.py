@@ -29,8 +29,8 @@ import math
 from scipy.stats import binomtest
 
 from cnncompare.protocols import PROTOCOLS, THREE, TWO, protocol
-from cnncompare.report import svgplot
-from cnncompare.report.figures import PALETTE
+from cnncompare.report import halving, pareto, selection, svgplot
+from cnncompare.report.figures import PALETTE, model_colors, model_markers
 from cnncompare.report.numbers import interval_pct, pct, percent_tick, points
 from cnncompare.report.stats import is_number, mean_interval
 from cnncompare.report.study import Study
@@ -50,10 +50,12 @@ def planned_seeds(study: Study, dataset: str, split: str) -> list[int]:
     return sorted({int(r["seed"]) for r in study.rows if (r["dataset"], r["split"]) == (dataset, split)})
 
 
-def _variant_stats(study: Study, dataset: str, split: str, variant: str, settings: dict) -> dict:
+def _variant_stats(study: Study, dataset: str, split: str, variant: str, settings: dict,
+                   rule: dict | None = None) -> dict:
     """A variant's validation and test accuracy over its completed seeds on one data set and split,
-    the seeds it lost ((seed, status) of those that diverged, failed or are missing) and whether
-    it is eligible to be chosen (every planned seed completed)."""
+    the seeds it lost ((seed, status) of those that diverged, failed or are missing), whether
+    it is eligible to be chosen (every planned seed completed), and with a choice `rule` its cost
+    in the rule's objective (selection.cost)."""
     group = study.group_of(dataset, split, variant)
     # Its completed runs (a diverged run has no test accuracy, a failed one no status "completed").
     done = [r for r in group.runs if r.get("status") == "completed"]
@@ -64,7 +66,8 @@ def _variant_stats(study: Study, dataset: str, split: str, variant: str, setting
     lost = [(seed, status.get(seed, "missing")) for seed in planned if status.get(seed) != "completed"]
     return {"variant": variant, "settings": settings, "val": val, "test": test, "n": len(done),
             "runs": len(group.runs), "planned": len(planned), "lost": lost, "eligible": bool(done) and not lost,
-            "val_wilson": _wilson_span(done)}
+            "val_wilson": _wilson_span(done),
+            "cost": selection.cost(done, selection.objective(rule)) if rule else None}
 
 
 def _wilson_span(runs: list[dict]) -> tuple[float, float] | None:
@@ -90,6 +93,11 @@ def _pick(entries: list[dict], key: str) -> dict | None:
 def _choose(entries: list[dict]) -> dict | None:
     """The eligible entry (every planned seed completed) with the highest mean validation accuracy."""
     return _pick([e for e in entries if e["eligible"]], "val")
+
+
+def _choose_by(entries: list[dict], rule: dict | None) -> tuple[dict | None, list[str]]:
+    """The choice of the block's rule (selection.choose; without one, _choose) and its sentences."""
+    return selection.choose(entries, rule, _choose(entries))
 
 
 def _lost_text(entry: dict) -> str:
@@ -143,33 +151,47 @@ def _seeds(n: int) -> str:
     return f"mean of {n} seeds" if n > 1 else "one seed"
 
 
-def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]]) -> tuple[dict | None, list[str]]:
-    """The chosen variant of a block on a data set and the sentences saying how it was chosen."""
+def _picks(rule: dict | None) -> str:
+    return "picks" if rule is None else "and the select rule below pick"
+
+
+def _size(entries: list[dict], halved_from: int | None) -> str:
+    """'a sweep of 9 variants'; of a halved sweep, how many of them reached the last rung."""
+    if halved_from is None:
+        return f"a sweep of {len(entries)} variants"
+    return f"a halved sweep of {halved_from} variants, {len(entries)} of them at the last rung"
+
+
+def choice_lines(block: str, dataset: str, by_split: dict[str, list[dict]],
+                 rule: dict | None = None, halved_from: int | None = None) -> tuple[dict | None, list[str]]:
+    """The chosen variant of a block on a data set and the sentences saying how it was chosen
+    (with a `select` rule, the rule's sentences follow the first; `halved_from`: the variants a halved
+    sweep started with, of which `by_split` holds those of the last rung)."""
     if by_split.get(THREE.name):  # chosen on validation that is not the test set
         entries = by_split[THREE.name]
-        chosen, best_test = _choose(entries), _pick(entries, "test")
+        (chosen, rule_lines), best_test = _choose_by(entries, rule), _pick(entries, "test")
         if chosen is None:
             return None, [f"{block} on {dataset}: no three-split variant completed all its planned seeds, so "
                           "none is chosen.", *_eligibility_lines(None, entries)]
-        lines = [f"{block} on {dataset} (a sweep of {len(entries)} variants): validation accuracy of the three-split "
-                 f"runs picks {chosen['variant']} (validation {_acc(chosen['val'])}, {_seeds(chosen['val']['n'])}); "
-                 f"its test accuracy is {_acc(chosen['test'])}."]
-        lines += _eligibility_lines(chosen, entries)
+        lines = [f"{block} on {dataset} ({_size(entries, halved_from)}): validation accuracy of the three-split "
+                 f"runs {_picks(rule)} {chosen['variant']} (validation {_acc(chosen['val'])}, "
+                 f"{_seeds(chosen['val']['n'])}); its test accuracy is {_acc(chosen['test'])}."]
+        lines += rule_lines + _eligibility_lines(chosen, entries)
         if best_test is not None and best_test is not chosen:
             lines.append(f"The highest test accuracy, {_acc(best_test['test'])}, belongs to {best_test['variant']}; "
                          f"it is not the choice: picking the variant on the test set would bias the figure reported "
                          f"upwards.")
         return {**chosen, "split": THREE.name}, lines
     entries = by_split.get(TWO.name) or []
-    chosen = _choose(entries)
+    chosen, rule_lines = _choose_by(entries, rule)
     if chosen is None:
         return None, [f"{block} on {dataset}: no variant completed all its planned seeds, so none is chosen.",
                       *_eligibility_lines(None, entries)]
     return {**chosen, "split": TWO.name}, [
-        f"{block} on {dataset} (a sweep of {len(entries)} variants): only two-split runs, whose validation part is "
+        f"{block} on {dataset} ({_size(entries, halved_from)}): only two-split runs, whose validation part is "
         f"the test set, so the choice of {chosen['variant']} was made on the test set: its test accuracy, "
         f"{_acc(chosen['test'])}, is biased upwards. Run the three-split variant to choose on validation.",
-        *_eligibility_lines(chosen, entries)]
+        *rule_lines, *_eligibility_lines(chosen, entries)]
 
 
 def _is_log_spaced(values: list[float]) -> bool:
@@ -283,8 +305,11 @@ def sensitivity_figure(block: str, dataset: str, split: str, keys: list[str], en
     return found
 
 
-def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dataset: str, split: str) -> dict:
-    """Rows of the sortable table: the variant, each swept setting, validation and test accuracy."""
+def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dataset: str, split: str,
+                  rule: dict | None = None) -> dict:
+    """Rows of the sortable table: the variant, each swept setting, validation and test accuracy (and with
+    a select `rule`, the rule's objective)."""
+    obj = selection.objective(rule)
     rows = []
     for e in entries:
         is_chosen = chosen is not None and e["variant"] == chosen["variant"] and chosen["split"] == split
@@ -296,12 +321,14 @@ def variant_table(entries: list[dict], keys: list[str], chosen: dict | None, dat
             s = e[stat]
             cells.append({"value": s["mean"] if s["mean"] is not None else "", "text": _acc(s) if s["n"] else "–",
                           "title": f"{s['mean']} (n = {s['n']})"})
+        if obj is not None:
+            cells.append(selection.cost_cell(e["cost"], obj))
         cells.append({"value": e["n"], "text": f"{e['n']} / {e['planned']}" + ("" if e["eligible"] else " (not eligible)"),
                       "title": _lost_text(e) if e["lost"] else "every planned seed completed"})
         rows.append({"cells": cells, "chosen": is_chosen,
                      "data": {"data-dataset": dataset, "data-split": split, "data-model": e["variant"]}})
-    return {"header": ["variant", *keys, "validation accuracy (%)", "test accuracy (%)", "completed seeds"],
-            "rows": rows}
+    return {"header": ["variant", *keys, "validation accuracy (%)", "test accuracy (%)",
+                       *([obj.label] if obj else []), "completed seeds"], "rows": rows}
 
 
 def chosen_rows(study: Study, section: dict) -> Study:
@@ -312,11 +339,43 @@ def chosen_rows(study: Study, section: dict) -> Study:
     return study.where(lambda r: (r["dataset"], r["model"]) not in dropped)
 
 
-def sweep_section(study: Study) -> dict:
-    """{"choices": overview sentences, "blocks": [per block, data set and split: figures and table]}."""
+def _winner_line(choice: dict | None, split: str, rule: dict | None) -> str | None:
+    """The halved sweep's winner in one sentence: chosen on validation, then its test accuracy."""
+    if choice is None:
+        return None
+    how = "by the select rule, " if rule else ""
+    on = ("on validation, which in the two-split runs is the test set (biased upwards)" if protocol(split).biased
+          else "on validation")
+    return (f"Winner, chosen {how}{on}: {choice['variant']} (validation {_acc(choice['val'])}, "
+            f"{_seeds(choice['val']['n'])}); its test accuracy is {_acc(choice['test'])}.")
+
+
+def _halving_blocks(found: dict, halved: dict | None) -> None:
+    """Halved groups of a block, data set and split that has no finished run (no variant reached the last
+    rung): a block of their own, without the variant figures and table."""
+    shown = {(b["block"], b["dataset"], b["split"]) for b in found["blocks"]}
+    for group in (halved or {}).get("groups", []):
+        key = (group["block"], group["dataset"], group["split"])
+        if key in shown:
+            continue
+        shown.add(key)
+        found["blocks"].append({
+            "block": key[0], "dataset": key[1], "split": key[2], "keys": [], "variants": len(group["variants"]),
+            "note": "no variant of this halved sweep has reached its last rung yet", "chosen": None, "figures": [],
+            "table": None, "data": {"data-dataset": key[1], "data-split": key[2]},
+            "halving": [halving.halving_part(g, None, None) for g in halving.groups_of(halved, *key)]})
+
+
+def sweep_section(study: Study, halved: dict | None = None) -> dict:
+    """{"choices": overview sentences, "blocks": [per block, data set and split: figures and table, and for a
+    halved sweep its rungs (halving.py; `halved`: halving.read_halving's)]}."""
     rows, sweeps = study.rows, study.sweeps
+    # The page's colour and marker of each model (render.build_page makes them from the same names).
+    colors = model_colors(study.model_names)
+    markers = model_markers(list(colors), colors)
     found = {"choices": [], "blocks": [], "variants_of": {b: list(e["variants"]) for b, e in sweeps.items()}}
     for block, entry in sweeps.items():
+        rule = entry.get("select")
         present = [v for v in entry["variants"] if any(r["model"] == v for r in rows)]
         if not present:
             continue
@@ -324,26 +383,37 @@ def sweep_section(study: Study) -> dict:
         for dataset in datasets:
             by_split = {}
             for split in (p.name for p in PROTOCOLS):
-                stats = [_variant_stats(study, dataset, split, v, entry["variants"][v]) for v in present
+                stats = [_variant_stats(study, dataset, split, v, entry["variants"][v], rule) for v in present
                          if study.group_of(dataset, split, v)]
                 if stats:
                     by_split[split] = stats
-            chosen, lines = choice_lines(block, dataset, by_split)
+            halved_groups = [g for g in (halved or {}).get("groups", []) if (g["block"], g["dataset"]) == (block, dataset)]
+            halved_from = max((len(g["variants"]) for g in halved_groups), default=None)
+            chosen, lines = choice_lines(block, dataset, by_split, rule, halved_from)
             found["choices"].append({"block": block, "dataset": dataset, "lines": lines,
                                      "chosen": chosen["variant"] if chosen else None,
                                      "chosen_split": chosen["split"] if chosen else None})
             for split, stats in by_split.items():
-                split_choice = _choose(stats)
+                split_choice = _choose_by(stats, rule)[0]
                 split_choice = {**split_choice, "split": split} if split_choice else None
+                figures = sensitivity_figure(block, dataset, split, entry["keys"], stats, split_choice)
+                if rule:
+                    figures.append(pareto.pareto_figure(block, dataset, split, stats, split_choice, rule))
                 found["blocks"].append({
                     "block": block, "dataset": dataset, "split": split, "keys": entry["keys"],
                     "variants": len(stats),
                     "note": ("two splits: validation is the test set, so this pick is made on the test set"
                              if protocol(split).biased else "chosen by validation accuracy (mean over seeds)")
+                            + (f", with the select rule: {selection.rule_text(rule)}" if rule else "")
                             + "; only a variant whose every planned seed completed is eligible",
                     "chosen": split_choice["variant"] if split_choice else None,
-                    "figures": sensitivity_figure(block, dataset, split, entry["keys"], stats, split_choice),
-                    "table": variant_table(stats, entry["keys"], split_choice, dataset, split),
+                    "figures": figures,
+                    "table": variant_table(stats, entry["keys"], split_choice, dataset, split, rule),
+                    "halving": [halving.halving_part(g, _winner_line(split_choice, split, rule),
+                                                     split_choice["variant"] if split_choice else None,
+                                                     colors, markers)
+                                for g in halving.groups_of(halved, block, dataset, split)],
                     "data": {"data-dataset": dataset, "data-split": split},
                 })
+    _halving_blocks(found, halved)
     return found

@@ -40,6 +40,13 @@ def epoch_timing(history: list[dict]) -> dict:
     return {"median": statistics.median(times), "spread": high - low, "epochs": len(times)}
 
 
+def robust_train_seconds(row: dict):
+    """Training time from the median epoch (times the epochs run), so one slow epoch on a busy machine
+    does not count (the trade-off figure's cost, and a sweep's `select: {prefer: train_time}`)."""
+    median, epochs = row.get("epoch_median_seconds"), row.get("epochs_run")
+    return median * epochs if median is not None and epochs else row.get("train_seconds")
+
+
 def on_cpu(row: dict) -> bool:
     return str(row.get("device") or "").startswith("cpu")
 
