@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from cnncompare.columns import RUN_KEYS
+from cnncompare.plan import halving
 from cnncompare.plan.plan import Plan
 
 
@@ -28,7 +29,9 @@ def tell(lines) -> None:
 
 def plan_lines(plan: Plan) -> list[str]:
     """Said on every invocation once the plan is made: its warnings, then its size."""
-    return [*(f"warning: {warning}" for warning in plan.warnings), plan.run_count]
+    groups = len(plan.config["compare"]["datasets"]) * len(plan.config["compare"]["splits"])
+    costs = [line for block in plan.halving.values() for line in halving.cost_lines(block, groups)]
+    return [*(f"warning: {warning}" for warning in plan.warnings), plan.run_count, *costs]
 
 
 def share_gpus(plan: Plan, global_resources, is_main_process: bool) -> None:

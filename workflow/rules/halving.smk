@@ -1,0 +1,74 @@
+# Successive halving of a swept block (models.<block>.halving; cnncompare/plan/halving.py).
+# Every variant trains to the first rung (train_rung); a rung's decision (the
+# checkpoint promote_rung) reads its runs and names who goes on; the DAG then
+# grows by the next rung's runs only, which resume from their checkpoints. The
+# last rung's runs are ordinary train_model jobs. Input functions: halving_inputs.smk.
+
+
+wildcard_constraints:
+    rung="[0-9]+",
+    bracket="[0-9]+",
+    block="[A-Za-z0-9][A-Za-z0-9_.-]*",
+
+
+# One run of a halved sweep up to a rung short of the last: train_model's job,
+# stopped at the rung's epoch, keeping its checkpoint for the next rung.
+use rule train_model as train_rung with:
+    input:
+        unpack(run_data),
+        unpack(model_weights),
+        unpack(previous_rung),
+    output:
+        history=RUN.rung_file("{rung}", "history.csv"),
+        info=RUN.rung_file("{rung}", "train.json"),
+    log:
+        RUN.rung_file("{rung}", "train.log"),
+    benchmark:
+        RUN.rung_file("{rung}", "train.benchmark.tsv")
+    params:
+        model=model_params,
+        device=CFG["device"],
+        performance=PERFORMANCE,
+        weights_label=model_weights_label,
+        checkpoint=run_checkpoint,
+        tensorboard=run_tensorboard,
+        rung=rung_budget,
+
+
+# Who of a rung's runs goes on: a checkpoint, so the DAG of the next rung is
+# made once this has run (and an interrupted sweep resumes at the rung it reached).
+checkpoint promote_rung:
+    input:
+        unpack(rung_inputs),
+    output:
+        decision=PLAN.rung_decision(
+            "{dataset}", "{split}", "{block}", "{bracket}", "{rung}"
+        ),
+    log:
+        PLAN.rung_decision("{dataset}", "{split}", "{block}", "{bracket}", "{rung}")
+        + ".log",
+    # Reads a few small files: not worth a cluster job.
+    localrule: True
+    conda:
+        "../envs/light.yaml"
+    params:
+        rung=rung_params,
+    script:
+        "../scripts/promote_rung.py"
+
+
+# The halved sweeps' rungs, scores and decisions, for the report (docs/outputs.md).
+rule summarize_halving:
+    input:
+        unpack(halving_inputs),
+    output:
+        halving=PLAN.halving_file,
+    log:
+        results_path("logs/summarize_halving.log"),
+    localrule: True
+    conda:
+        "../envs/light.yaml"
+    params:
+        groups=halving_groups,
+    script:
+        "../scripts/summarize_halving.py"
