@@ -397,3 +397,7 @@ def wandb_project():
 
 # With wandb.enabled, every run of the workflow ends with the W&B export (rule wandb).
 TRACK_TARGETS = [results_path("wandb-export.json")] if CFG["wandb"]["enabled"] else []
+# With a halved sweep, TensorBoard tags its pruned runs (rule tag_pruned_runs, halving.smk).
+TRACK_TARGETS += (
+    [results_path("sweeps/tensorboard-pruned.json")] if PLAN.halving else []
+)

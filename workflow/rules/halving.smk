@@ -33,6 +33,8 @@ use rule train_model as train_rung with:
         checkpoint=run_checkpoint,
         tensorboard=run_tensorboard,
         rung=rung_budget,
+    script:
+        "../scripts/train_rung.py"
 
 
 # Who of a rung's runs goes on: a checkpoint, so the DAG of the next rung is
@@ -72,3 +74,26 @@ rule summarize_halving:
         groups=halving_groups,
     script:
         "../scripts/summarize_halving.py"
+
+
+# TensorBoard's last word on each pruned run: its params, tagged halving.pruned
+# with its last rung, as hparams with its final metrics (the rung jobs that
+# trained it could not know it would stop). Part of the default target.
+rule tag_pruned_runs:
+    input:
+        halving=PLAN.halving_file,
+    output:
+        tagged=PLAN.results_path("sweeps/tensorboard-pruned.json"),
+    log:
+        results_path("logs/tag_pruned_runs.log"),
+    localrule: True
+    conda:
+        "../envs/torch.yaml"
+    params:
+        tensorboard={
+            run.label: run.tensorboard
+            for run in PLAN.runs
+            if PLAN.halving_of(run.model)
+        },
+    script:
+        "../scripts/tag_pruned_runs.py"

@@ -9,6 +9,7 @@ rule mlflow:
         metrics=run_files("metrics.json"),
         history=run_files("history.csv"),
         confusion=run_files("confusion.csv"),
+        halving=HALVING_FILES,
         report=REPORT,
     output:
         # Which MLflow run holds each run; the store itself is updated in place.

@@ -1,5 +1,4 @@
-"""Rules train_model (one run -> model.pt, history.csv, train.json) and
-train_rung (one run of a halved sweep up to a rung -> history.csv, train.json)."""
+"""Rule train_model: one run -> model.pt, history.csv, train.json."""
 
 from pathlib import Path
 
@@ -16,7 +15,7 @@ train_run(
     seed=int(w.seed),
     device_setting=snakemake.params.device,
     threads=snakemake.threads,
-    model_path=snakemake.output.get("model"),
+    model_path=snakemake.output.model,
     history_path=snakemake.output.history,
     info_path=snakemake.output.info,
     weights_path=snakemake.input.get("weights"),
@@ -34,6 +33,4 @@ train_run(
     # it), a resource: it changes where jobs run, not what they compute, so it
     # retrains nothing.
     runs_per_gpu=int(snakemake.resources["runs_per_gpu"]),
-    # train_rung's: {"rung": k, "epochs": the epoch rung k trains up to}.
-    rung=snakemake.params.get("rung"),
 )
