@@ -298,6 +298,29 @@ def test_pruned_runs_stop_at_their_rung_and_survivors_are_ordinary_runs(halved):
     assert sum(e["pruned"] for e in group["variants"].values()) == 9 - len(group["rungs"][-1]["variants"])
 
 
+@pytest.mark.workflow
+def test_tensorboard_tags_each_pruned_run_with_its_last_rung(halved):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    workdir, group = halved["workdir"], halved["group"]
+    tagged = json.loads((workdir / "results/sweeps/tensorboard-pruned.json").read_text())
+    pruned = {v: e for v, e in group["variants"].items() if e["pruned"]}
+    assert sorted(tagged) == sorted(f"digits/three/{v}/seed0" for v in pruned)
+    variant, entry = next(iter(pruned.items()))
+    events = EventAccumulator(str(workdir / tagged[f"digits/three/{variant}/seed0"]["tensorboard"]),
+                              size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    starts = [plugin_data_pb2.HParamsPluginData.FromString(c).session_start_info
+              for c in events.PluginTagToContent("hparams").values()
+              if plugin_data_pb2.HParamsPluginData.FromString(c).HasField("session_start_info")]
+    hparams = {name: getattr(value, value.WhichOneof("kind")) for name, value in starts[0].hparams.items()}
+    assert (hparams["halving.pruned"], hparams["halving.last_rung"]) == ("true", str(entry["last_rung"]))
+    # Its curves stop at its rung; its final metrics are those of that epoch.
+    assert [e.step for e in events.Scalars("accuracy/val")] == list(range(1, entry["stopped_epoch"] + 1))
+    assert [e.step for e in events.Scalars("hparams/val_acc")] == [entry["stopped_epoch"]]
+
+
 # History columns that time a run: the rest are computed, and equal bit for bit.
 TIMINGS = ("epoch_seconds", "elapsed_seconds")
 
@@ -313,3 +336,33 @@ def test_the_winner_of_the_halved_sweep_is_its_run_trained_alone(halved):
     alone_metrics = json.loads((halved["alone"] / "metrics.json").read_text())
     for key in ("test_acc", "test_loss", "val_acc", "val_loss", "train_acc", "train_loss", "best_epoch"):
         assert halved_metrics[key] == alone_metrics[key], key
+
+
+@pytest.mark.slow  # seconds of MLflow's import and its sqlite store's migrations
+def test_a_pruned_run_goes_to_mlflow_tagged_with_its_last_rung(tmp_path):
+    """A real MLflow store (sqlite), the pruned run read from a fabricated halving.json."""
+    from mlflow.tracking import MlflowClient
+
+    from cnncompare.track.mlflow_export import export_runs
+    from cnncompare.track.record import read_pruned_records
+
+    rung = tmp_path / "runs/digits/three/cnn.lr-0.1/seed0/rung0"
+    history, info = _write_run(rung, [0.2])
+    identity = {"dataset": "digits", "split": "three", "model": "cnn.lr-0.1", "seed": 0}
+    (rung / "train.json").write_text(json.dumps({**identity, "status": "completed", "val_size": 400,
+                                                 "config": {"arch": "custom_cnn", "lr": 0.1}}))
+    halving_file = tmp_path / "halving.json"
+    halving_file.write_text(json.dumps({"groups": [{"variants": {
+        "cnn.lr-0.1": {"last_rung": 0, "stopped_epoch": 1, "pruned": True, "history": {"0": history}},
+        "cnn.lr-0.01": {"last_rung": 1, "stopped_epoch": 3, "pruned": False, "history": {"0": "unread"}}}}]}))
+    (record,) = read_pruned_records(halving_file)
+    report = tmp_path / "report.html"
+    report.write_text("<html></html>")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    manifest = export_runs([], report, uri, "halved", artifact_location=str(tmp_path / "artifacts"),
+                           pruned=[record])
+    assert list(manifest["runs"]) == ["digits/three/cnn.lr-0.1/seed0"]
+    (run,) = MlflowClient(tracking_uri=uri).search_runs([manifest["experiment_id"]])
+    tags = run.data.tags
+    assert (tags["halving.pruned"], tags["halving.last_rung"], tags["halving.stopped_epoch"]) == ("true", "0", "1")
+    assert run.data.params["lr"] == "0.1" and run.data.metrics["val_acc"] == 0.2

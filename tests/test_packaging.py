@@ -35,8 +35,8 @@ RULE_ENVS = {
     "aggregate_results": "light.yaml", "render_report": "light.yaml",
     "train_model": "torch.yaml", "evaluate_model": "torch.yaml", "measure_inference": "torch.yaml",
     "mlflow": "track.yaml", "wandb": "wandb.yaml",
-    # A halved sweep's (workflow/rules/halving.smk; train_rung is train_model's rule, its env too).
-    "promote_rung": "light.yaml", "summarize_halving": "light.yaml", "tag_pruned_runs": "torch.yaml",
+    # A halved sweep's (workflow/rules/halving.smk).
+    "train_rung": "torch.yaml", "promote_rung": "light.yaml", "summarize_halving": "light.yaml", "tag_pruned_runs": "torch.yaml",
 }
 
 

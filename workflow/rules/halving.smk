@@ -11,9 +11,10 @@ wildcard_constraints:
     block="[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
-# One run of a halved sweep up to a rung short of the last: train_model's job,
-# stopped at the rung's epoch, keeping its checkpoint for the next rung.
-use rule train_model as train_rung with:
+# One run of a halved sweep up to a rung short of the last: train_model's job
+# (its resources and params, and a script of its own), stopped at the rung's
+# epoch, keeping its checkpoint for the next rung.
+rule train_rung:
     input:
         unpack(run_data),
         unpack(model_weights),
@@ -25,6 +26,14 @@ use rule train_model as train_rung with:
         RUN.rung_file("{rung}", "train.log"),
     benchmark:
         RUN.rung_file("{rung}", "train.benchmark.tsv")
+    conda:
+        "../envs/torch.yaml"
+    threads: job_resource("train_model", "threads")
+    resources:
+        **gpu_share("train_model"),
+        gpu=job_resource("train_model", "gpu"),
+        mem_mb=job_limit("train_model", "mem_mb"),
+        runtime=job_limit("train_model", "runtime"),
     params:
         model=model_params,
         device=CFG["device"],
