@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, snakemake, write_config
+from conftest import REPO, planned_jobs, snakemake, write_config
 from cnncompare.columns import HISTORY_COLUMNS
 from cnncompare.plan import notices
 from cnncompare.plan.halving import kept, rung_epochs
@@ -282,6 +282,24 @@ def test_the_rungs_ran_as_planned_and_halving_json_says_so(halved):
     # The report waits for halving.json.
     render = re.search(r"rule render_report:\n\s+input: ([^\n]+)", halved["log"]).group(1)
     assert "sweeps/halving.json" in render
+
+
+@pytest.mark.workflow
+def test_a_sweep_interrupted_after_a_rung_goes_on_from_that_rung(halved):
+    """Without rung 1's decision (as if stopped once rung 1's runs had run), the plan is that
+    decision and what follows it: no run of rung 0 or 1 trains again."""
+    workdir = halved["workdir"]
+    decision = workdir / "results/sweeps/digits/three/custom_cnn/bracket0/rung1.json"
+    moved = decision.with_name("rung1.json.moved")
+    decision.rename(moved)
+    try:
+        proc = snakemake(workdir, workdir / "halving.yaml", "--dry-run")
+    finally:
+        moved.rename(decision)
+    jobs = planned_jobs(proc.stdout + proc.stderr)
+    assert jobs.get("promote_rung") == 1 and "train_rung" not in jobs and "train_model" not in jobs
+    assert "rung1.json" in re.search(r"checkpoint promote_rung:\n\s+input: [^\n]+\n\s+output: ([^\n]+)",
+                                      proc.stdout + proc.stderr).group(1)
 
 
 @pytest.mark.workflow
