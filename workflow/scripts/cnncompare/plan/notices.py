@@ -90,9 +90,12 @@ def partial_report_path(plan: Plan) -> str:
 
 
 def drop_stale_partial_report(plan: Plan) -> None:
-    """Once every planned run has its results, a partial report has nothing left to say."""
+    """Once every planned run has its results, a partial report has nothing left to say.
+    A halved sweep's pruned runs never have results: its halving.json, written once its
+    survivors trained, stands for them."""
     partial = Path(partial_report_path(plan))
-    if partial.is_file() and all(Path(run.file("metrics.json")).is_file() for run in plan.runs):
+    if partial.is_file() and all(Path(run.file("metrics.json")).is_file() for run in plan.unhalved_runs) \
+            and (not plan.halving or Path(plan.halving_file).is_file()):
         partial.unlink()
 
 
