@@ -86,6 +86,15 @@ def test_a_variant_of_a_halved_sweep_has_the_settings_it_has_alone():
     assert [r.model for r in plan.unhalved_runs] == []
 
 
+def test_halving_on_the_two_split_is_said_to_cut_on_the_test_set():
+    config = config_of({"lr": [0.01, 0.02, 0.05]}, {})
+    assert not make_plan(config).warnings
+    config["compare"]["splits"] = ["three", "two"]
+    (warning,) = make_plan(config).warnings
+    assert warning.startswith("models.custom_cnn.halving: on the two split its rungs rank the variants on the "
+                              "test set")
+
+
 def test_hyperband_deals_variants_into_brackets_that_start_later():
     plan = make_plan(config_of(GRID_27, {"eta": 3, "min_epochs": 1, "brackets": 3}, seeds=[0]))
     halving = plan.halving["custom_cnn"]

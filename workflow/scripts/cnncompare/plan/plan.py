@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from cnncompare.columns import RUN_KEYS
 from cnncompare.nested import parts
+from cnncompare.protocols import BY_NAME
 from cnncompare.plan import plan_checks
 from cnncompare.plan.arch_facts import Weights
 from cnncompare.plan.config import config_problems, halving_of, key_sorted
@@ -262,7 +263,19 @@ def make_plan(config: dict, command_line: dict | None = None, config_files=(), w
         problems += plan_checks.check(draft, config_problems_found=bool(problems))
     if problems:
         raise PlanError(problems, plan_checks.missing_config_note(config_files, workflow_dir, workdir))
+    draft.warnings += _biased_rungs(draft)
     return _frozen(draft)
+
+
+def _biased_rungs(draft: plan_checks.Draft) -> list[str]:
+    """A halved sweep on a split whose validation part is the test set (two) cuts its
+    variants on the test set: said, as the report says of that split's choices."""
+    biased = [s for s in draft.config["compare"]["splits"] if BY_NAME[s].biased]
+    compared = set(draft.config["compare"]["models"])
+    return [f"models.{block}.halving: on the {', '.join(biased)} split its rungs rank the variants on "
+            f"the test set (that split's validation part), so its survivors are chosen on test: biased "
+            f"upwards, as the report says of that split's choices; the three split ranks on validation"
+            for block, entry in draft.halved.items() if biased and set(entry["variants"]) & compared]
 
 
 def _parents(sweeps: dict) -> dict[str, tuple[str, dict]]:
