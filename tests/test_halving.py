@@ -370,16 +370,12 @@ def test_the_winner_of_the_halved_sweep_is_its_run_trained_alone(halved):
         assert halved_metrics[key] == alone_metrics[key], key
 
 
-@pytest.mark.slow  # seconds of MLflow's import and its sqlite store's migrations
-def test_a_pruned_run_goes_to_mlflow_tagged_with_its_last_rung(tmp_path):
-    """A real MLflow store (sqlite), the pruned run read from a fabricated halving.json."""
-    from mlflow.tracking import MlflowClient
-
-    from cnncompare.track.mlflow_export import export_runs
+def _pruned_record(tmp_path: Path):
+    """A pruned run (cnn.lr-0.1, stopped at rung 0) read from a fabricated halving.json."""
     from cnncompare.track.record import read_pruned_records
 
     rung = tmp_path / "runs/digits/three/cnn.lr-0.1/seed0/rung0"
-    history, info = _write_run(rung, [0.2])
+    history, _ = _write_run(rung, [0.2])
     identity = {"dataset": "digits", "split": "three", "model": "cnn.lr-0.1", "seed": 0}
     (rung / "train.json").write_text(json.dumps({**identity, "status": "completed", "val_size": 400,
                                                  "config": {"arch": "custom_cnn", "lr": 0.1}}))
@@ -388,6 +384,17 @@ def test_a_pruned_run_goes_to_mlflow_tagged_with_its_last_rung(tmp_path):
         "cnn.lr-0.1": {"last_rung": 0, "stopped_epoch": 1, "pruned": True, "history": {"0": history}},
         "cnn.lr-0.01": {"last_rung": 1, "stopped_epoch": 3, "pruned": False, "history": {"0": "unread"}}}}]}))
     (record,) = read_pruned_records(halving_file)
+    return record
+
+
+@pytest.mark.slow  # seconds of MLflow's import and its sqlite store's migrations
+def test_a_pruned_run_goes_to_mlflow_tagged_with_its_last_rung(tmp_path):
+    """A real MLflow store (sqlite)."""
+    from mlflow.tracking import MlflowClient
+
+    from cnncompare.track.mlflow_export import export_runs
+
+    record = _pruned_record(tmp_path)
     report = tmp_path / "report.html"
     report.write_text("<html></html>")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -398,3 +405,16 @@ def test_a_pruned_run_goes_to_mlflow_tagged_with_its_last_rung(tmp_path):
     tags = run.data.tags
     assert (tags["halving.pruned"], tags["halving.last_rung"], tags["halving.stopped_epoch"]) == ("true", "0", "1")
     assert run.data.params["lr"] == "0.1" and run.data.metrics["val_acc"] == 0.2
+
+
+@pytest.mark.slow  # seconds of W&B's import and its service process
+def test_a_pruned_run_goes_to_wandb_offline_with_its_halving_tags(tmp_path):
+    from wandb_files import read_offline_run
+
+    from cnncompare.track.wandb_offline import export_runs
+
+    manifest = export_runs([], tmp_path / "wandb", "halved", pruned=[_pruned_record(tmp_path)])
+    (entry,) = manifest["runs"].values()
+    run = read_offline_run(entry["folder"])
+    assert run["name"] == "digits/three/cnn.lr-0.1/seed0" and run["config"]["lr"] == 0.1
+    assert (run["summary"]["halving.pruned"], run["summary"]["halving.last_rung"]) == ("true", "0")
