@@ -12,8 +12,10 @@ report: "report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/halving_inputs.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/halving.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/track.smk"
 include: "workflow/rules/notices.smk"

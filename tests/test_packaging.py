@@ -35,6 +35,8 @@ RULE_ENVS = {
     "aggregate_results": "light.yaml", "render_report": "light.yaml",
     "train_model": "torch.yaml", "evaluate_model": "torch.yaml", "measure_inference": "torch.yaml",
     "mlflow": "track.yaml", "wandb": "wandb.yaml",
+    # A halved sweep's (workflow/rules/halving.smk).
+    "train_rung": "torch.yaml", "promote_rung": "light.yaml", "summarize_halving": "light.yaml", "tag_pruned_runs": "torch.yaml",
 }
 
 
@@ -80,7 +82,7 @@ def rule_blocks() -> dict[str, dict]:
     found = {}
     for smk in sorted(RULES.glob("*.smk")):
         text = smk.read_text()
-        for match in re.finditer(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", text, re.MULTILINE):
+        for match in re.finditer(r"^(?:rule|checkpoint) (\w+):\n((?:[ \t]+.*\n|\n)*)", text, re.MULTILINE):
             body = match.group(2)
             block = {}
             for key in ("conda", "script"):

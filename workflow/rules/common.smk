@@ -161,8 +161,16 @@ wildcard_constraints:
 
 
 def run_files(name):
-    """`name` in every planned run's folder."""
-    return [run.file(name) for run in PLAN.runs]
+    """`name` in the folder of every run trained to its full epochs. With a halved
+    sweep, which of its variants get there is known as its rungs run: an input
+    function then (finished_runs, workflow/rules/halving.smk)."""
+    if not PLAN.halving:
+        return [run.file(name) for run in PLAN.runs]
+    return lambda wildcards: [run.file(name) for run in finished_runs()]
+
+
+# The halved sweeps' record (halving.smk), which the report reads beside the runs.
+HALVING_FILES = [PLAN.halving_file] if PLAN.halving else []
 
 
 def dataset_block(wildcards):
@@ -389,6 +397,10 @@ def wandb_project():
 
 # With wandb.enabled, every run of the workflow ends with the W&B export (rule wandb).
 TRACK_TARGETS = [results_path("wandb-export.json")] if CFG["wandb"]["enabled"] else []
+# With a halved sweep, TensorBoard tags its pruned runs (rule tag_pruned_runs, halving.smk).
+TRACK_TARGETS += (
+    [results_path("sweeps/tensorboard-pruned.json")] if PLAN.halving else []
+)
 
 
 def read_signatures_once(namespace):

@@ -37,6 +37,7 @@ rule render_report:
         confusion=run_files("confusion.csv"),
         misclassified=run_files("misclassified.npz"),
         predictions=run_files("predictions.csv"),
+        halving=HALVING_FILES,
         template=REPORT_TEMPLATE,
     output:
         # update(): Snakemake keeps the previous report and figures while this

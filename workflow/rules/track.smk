@@ -9,6 +9,7 @@ rule mlflow:
         metrics=run_files("metrics.json"),
         history=run_files("history.csv"),
         confusion=run_files("confusion.csv"),
+        halving=HALVING_FILES,
         report=REPORT,
     output:
         # Which MLflow run holds each run; the store itself is updated in place.
@@ -36,6 +37,7 @@ rule wandb:
         metrics=run_files("metrics.json"),
         history=run_files("history.csv"),
         confusion=run_files("confusion.csv"),
+        halving=HALVING_FILES,
     output:
         # Which offline W&B run holds each run; the runs themselves are under params.dir.
         manifest=results_path("wandb-export.json"),

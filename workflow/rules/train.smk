@@ -6,6 +6,7 @@ rule train_model:
     input:
         unpack(run_data),
         unpack(model_weights),
+        unpack(last_rung_resumes),
     output:
         model=run_path("model.pt"),
         history=run_path("history.csv"),

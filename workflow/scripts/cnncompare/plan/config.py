@@ -23,6 +23,7 @@ import yaml
 from cnncompare import nested
 from cnncompare.plan.arch_facts import unknown_arch_hint
 from cnncompare.plan.archs import CUSTOM_ARCHS, is_known_arch
+from cnncompare.plan import halving
 from cnncompare.plan.sweeps import SweepError, select_problems, sweep_settings, variant_block, variant_name
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
@@ -81,10 +82,13 @@ def config_problems(config: dict, schema: dict | None = None, command_line: dict
         f"{_key_path(path)}: {value} is not a finite number" for path, value in nonfinite.items()
     ]
     problems = format_problems + nonfinite_problems + schema_errors + _semantic_problems(resolved)
+    problems += _halving_problems(resolved)  # before the sweeps are expanded into variants
     expanded, sweep_problems = _expand_sweeps(resolved, schema, command_line or {})
     if sweeps is not None:
         sweeps.update(expanded)
     problems += sweep_problems + _run_count_problems(resolved, expanded)
+    if not problems:
+        problems += _epoch_count_problems(resolved, expanded)
     return resolved, problems
 
 
@@ -453,6 +457,9 @@ def _expand_sweeps(config: dict, schema: dict, command_line: dict) -> tuple[dict
         owner.update({v: name for v in variants if v not in owner})
         blocks.update(variants)
         expanded[name] = {"keys": sorted(block["sweep"]), "variants": {variant_name(name, v): v for v in settings}}
+        if isinstance(block.get(halving.KEY), dict):
+            expanded[name][halving.KEY] = {**block[halving.KEY], "epochs": block.get("epochs")}
+            problems += halving.variant_problems(name, block[halving.KEY], len(variants))
     config["models"] = blocks
     if isinstance(compare, dict) and isinstance(compare.get("models"), list):
         compare["models"] = [v for m in compare["models"]
@@ -489,6 +496,51 @@ def _run_count_problems(config: dict, expanded: dict) -> list[str]:
         f"compare.max_runs: the grid holds {runs:,} runs ({d} data sets x {s} splits x {m} models and "
         f"variants x {n} seeds{'; ' + swept if swept else ''}), over compare.max_runs ({bound:,}); "
         f"make it smaller, or raise compare.max_runs if you mean it"
+    ]
+
+
+def _halving_problems(config: dict) -> list[str]:
+    models = config.get("models")
+    if not isinstance(models, dict):
+        return []
+    return [p for name, block in models.items() if isinstance(block, dict) for p in halving.problems(name, block)]
+
+
+def grid_epochs(config: dict, expanded: dict) -> int:
+    """The epochs the plan trains: each run's epochs, and a halved sweep's planned
+    rungs (cnncompare.plan.halving) in place of its variants' full runs."""
+    compare = config["compare"]
+    seeds = tuple(compare["seeds"])
+    halved = {variant: block for block, entry in expanded.items() if halving.KEY in entry
+              for variant in entry["variants"]}
+    per_group = sum(config["models"][m]["epochs"] * len(seeds) for m in compare["models"] if m not in halved)
+    for block in sorted({halved[m] for m in compare["models"] if m in halved}):
+        plan = halving_of(block, expanded[block], seeds)
+        per_group += sum(plan.planned_epochs(b) for b in range(plan.brackets))
+    return per_group * len(compare["datasets"]) * len(compare["splits"])
+
+
+def halving_of(block: str, entry: dict, seeds: tuple) -> halving.Halving:
+    """The Halving of a swept block, from what _expand_sweeps recorded of it."""
+    settings = entry[halving.KEY]
+    return halving.Halving(block=block, eta=settings["eta"], min_epochs=settings["min_epochs"],
+                           brackets=settings["brackets"], epochs=settings["epochs"],
+                           variants=tuple(entry["variants"]), seeds=tuple(seeds))
+
+
+def _epoch_count_problems(config: dict, expanded: dict) -> list[str]:
+    """A plan over compare.max_epochs is refused, with the count (told once the grid is sound)."""
+    bound = config["compare"]["max_epochs"]
+    epochs = grid_epochs(config, expanded)
+    if epochs <= bound:
+        return []
+    halved = [b for b, e in expanded.items() if halving.KEY in e]
+    how = f" (halved sweeps counted by their planned rungs: {', '.join(f'models.{b}' for b in halved)})" \
+        if halved else ""
+    return [
+        f"compare.max_epochs: the plan trains {epochs:,} epochs{how}, over compare.max_epochs ({bound:,}); "
+        f"make it smaller (fewer epochs, runs or variants, or a halving: block), or raise "
+        f"compare.max_epochs if you mean it"
     ]
 
 

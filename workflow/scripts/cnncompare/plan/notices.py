@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from cnncompare.columns import RUN_KEYS
+from cnncompare.plan import halving
 from cnncompare.plan.plan import Plan
 
 
@@ -28,7 +29,9 @@ def tell(lines) -> None:
 
 def plan_lines(plan: Plan) -> list[str]:
     """Said on every invocation once the plan is made: its warnings, then its size."""
-    return [*(f"warning: {warning}" for warning in plan.warnings), plan.run_count]
+    groups = len(plan.config["compare"]["datasets"]) * len(plan.config["compare"]["splits"])
+    costs = [line for block in plan.halving.values() for line in halving.cost_lines(block, groups)]
+    return [*(f"warning: {warning}" for warning in plan.warnings), plan.run_count, *costs]
 
 
 def share_gpus(plan: Plan, global_resources, is_main_process: bool) -> None:
@@ -87,9 +90,12 @@ def partial_report_path(plan: Plan) -> str:
 
 
 def drop_stale_partial_report(plan: Plan) -> None:
-    """Once every planned run has its results, a partial report has nothing left to say."""
+    """Once every planned run has its results, a partial report has nothing left to say.
+    A halved sweep's pruned runs never have results: its halving.json, written once its
+    survivors trained, stands for them."""
     partial = Path(partial_report_path(plan))
-    if partial.is_file() and all(Path(run.file("metrics.json")).is_file() for run in plan.runs):
+    if partial.is_file() and all(Path(run.file("metrics.json")).is_file() for run in plan.unhalved_runs) \
+            and (not plan.halving or Path(plan.halving_file).is_file()):
         partial.unlink()
 
 

@@ -25,14 +25,16 @@ from dataclasses import dataclass
 
 from cnncompare.columns import RUN_KEYS
 from cnncompare.nested import parts
+from cnncompare.protocols import BY_NAME
 from cnncompare.plan import plan_checks
 from cnncompare.plan.arch_facts import Weights
-from cnncompare.plan.config import config_problems, key_sorted
+from cnncompare.plan.config import config_problems, halving_of, key_sorted
+from cnncompare.plan.halving import KEY as HALVING_KEY, Halving
 from cnncompare.plan.plan_checks import PlanError
 from cnncompare.plan.report_files import run_figure
 from cnncompare.plan.runs import WILDCARDS, run_label
 
-__all__ = ["Model", "Plan", "PlanError", "Run", "make_plan", "REPORT_ONLY_KEYS"]
+__all__ = ["Halving", "Model", "Plan", "PlanError", "Run", "make_plan", "REPORT_ONLY_KEYS"]
 
 # Keys of a model block that are text for the report: editing them re-renders the report only.
 # Keys the report reads and the jobs never receive: changing one re-renders the report only. A
@@ -98,6 +100,11 @@ class Run:
         """The run's `name` figure (curves or confusion) that render_report writes."""
         return run_figure(f"{self.results_dir}/figures", self.wildcards, name)
 
+    def rung_file(self, rung, name: str) -> str:
+        """`name` (history.csv, train.json, ...) of the run trained to a rung of a halved
+        sweep (cnncompare.plan.halving), short of the last rung, whose files are the run's own."""
+        return f"{self.folder}/rung{rung}/{name}"
+
 
 # The settings of a model block that shape the network whose inference cost is
 # measured (train/models.py builds it from these; the batch is eval_batch_size); the
@@ -156,6 +163,33 @@ class Plan:
     results_dir: str  # the three folders, without a trailing /
     data_dir: str
     weights_dir: str
+    halving: dict[str, Halving]  # {swept block: its halving}, for the halved blocks of the grid
+
+    def halving_of(self, model: str) -> Halving | None:
+        """The halving a model (a variant of a halved sweep) trains under; None for any other."""
+        found = self.models.get(model)
+        return self.halving.get(found.parent) if found is not None and found.parent is not None else None
+
+    @property
+    def unhalved_runs(self) -> list[Run]:
+        """The runs that train to their full epochs whatever happens: every run not of a halved sweep."""
+        return [run for run in self.runs if self.halving_of(run.model) is None]
+
+    def rung_decision(self, dataset: str, split: str, block: str, bracket, rung) -> str:
+        """The file of a rung's decision (who goes on) for one bracket of a halved block."""
+        return self.results_path(f"sweeps/{dataset}/{split}/{block}/bracket{bracket}/rung{rung}.json")
+
+    @property
+    def halving_file(self) -> str:
+        """The halved sweeps' rungs, scores and decisions, for the report (docs/outputs.md)."""
+        return self.results_path("sweeps/halving.json")
+
+    def halving_groups(self) -> list[dict]:
+        """Each (dataset, split, block, bracket) of a halved block in the grid."""
+        compare = self.config["compare"]
+        return [{"dataset": d, "split": s, "block": block, "bracket": b}
+                for d in compare["datasets"] for s in compare["splits"]
+                for block, halving in self.halving.items() for b in range(halving.brackets)]
 
     @property
     def compared(self) -> list[str]:
@@ -225,13 +259,26 @@ def make_plan(config: dict, command_line: dict | None = None, config_files=(), w
     sweeps: dict[str, dict] = {}
     resolved, problems = config_problems(config, command_line=command_line, sweeps=sweeps)
     draft = plan_checks.Draft(config=resolved if resolved is not None else {},
-                              written=_written(config, resolved, sweeps), parents=_parents(sweeps))
+                              written=_written(config, resolved, sweeps), parents=_parents(sweeps),
+                              halved={b: e for b, e in sweeps.items() if HALVING_KEY in e})
     problems = list(problems)
     if resolved is not None:
         problems += plan_checks.check(draft, config_problems_found=bool(problems))
     if problems:
         raise PlanError(problems, plan_checks.missing_config_note(config_files, workflow_dir, workdir))
+    draft.warnings += _biased_rungs(draft)
     return _frozen(draft)
+
+
+def _biased_rungs(draft: plan_checks.Draft) -> list[str]:
+    """A halved sweep on a split whose validation part is the test set (two) cuts its
+    variants on the test set: said, as the report says of that split's choices."""
+    biased = [s for s in draft.config["compare"]["splits"] if BY_NAME[s].biased]
+    compared = set(draft.config["compare"]["models"])
+    return [f"models.{block}.halving: on the {', '.join(biased)} split its rungs rank the variants on "
+            f"the test set (that split's validation part), so its survivors are chosen on test: biased "
+            f"upwards, as the report says of that split's choices; the three split ranks on validation"
+            for block, entry in draft.halved.items() if biased and set(entry["variants"]) & compared]
 
 
 def _parents(sweeps: dict) -> dict[str, tuple[str, dict]]:
@@ -298,6 +345,8 @@ def _frozen(draft: plan_checks.Draft) -> Plan:
         results_dir=results_dir,
         data_dir=config["data_dir"].rstrip("/"),
         weights_dir=config["weights_dir"].rstrip("/"),
+        halving={block: halving_of(block, entry, compare["seeds"]) for block, entry in draft.halved.items()
+                 if set(entry["variants"]) & set(compare["models"])},
     )
 
 

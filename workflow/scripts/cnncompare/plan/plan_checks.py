@@ -29,7 +29,7 @@ from cnncompare.data.splits import holdout_size
 SNAKEMAKE_PATH_CHARS = "{}<>"
 # Names the workflow gives folders of its own: a data set or model of that name would share them.
 DATA_DIR_FOLDERS = ("downloads", "logs")  # {data_dir}/downloads/..., {data_dir}/logs/...
-RESULTS_DIR_FOLDERS = ("runs", "checkpoints", "figures", "logs", "tensorboard", "wandb")
+RESULTS_DIR_FOLDERS = ("runs", "checkpoints", "figures", "logs", "tensorboard", "wandb", "sweeps")
 WEIGHTS_DIR_FOLDERS = ("hub",)
 
 
@@ -53,6 +53,7 @@ class Draft:
     parents: dict[str, tuple[str, dict]] = field(default_factory=dict)  # {variant: (its block, swept settings)}
     weights: dict[str, arch_facts.Weights] = field(default_factory=dict)  # pretrained models of the grid
     warnings: list[str] = field(default_factory=list)
+    halved: dict[str, dict] = field(default_factory=dict)  # {block: its sweep entry} of each halved sweep
 
 
 def check(draft: Draft, config_problems_found: bool) -> list[str]:

@@ -27,7 +27,9 @@ import re
 
 from cnncompare import nested
 
-SWEEP_KEYS = ("sweep", "sweep_samples", "sweep_seed")
+# A variant's block has none of these: they say how the block is swept, not how a variant trains
+# (halving: cnncompare.plan.halving), so a variant trained alone has the very same settings.
+SWEEP_KEYS = ("sweep", "sweep_samples", "sweep_seed", "halving")
 DISTRIBUTIONS = ("log_uniform", "uniform", "choice")
 # Keys that say nothing about training: sweeping them would make identical runs.
 NOT_SWEPT = ("description", "reference", "select", *SWEEP_KEYS)

@@ -9,6 +9,7 @@ or render them is told, never raised (the hook must not hide the job's own error
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from cnncompare.plan.runs import run_label
 
@@ -21,7 +22,10 @@ def write_partial_report(plan, template_path: str, out_path: str, workflow: dict
     try:
         from cnncompare.report.partial_report import write_partial_report as write
 
-        planned = [{**run.wildcards, "epochs_planned": plan.models[run.model].block["epochs"]} for run in plan.runs]
+        # A halved sweep's runs only once they reached its last rung (a pruned run has no results to miss).
+        runs = [run for run in plan.runs if plan.halving_of(run.model) is None
+                or Path(run.file("train.json")).is_file() or Path(run.file("train.log")).is_file()]
+        planned = [{**run.wildcards, "epochs_planned": plan.models[run.model].block["epochs"]} for run in runs]
         folders = {run.label: run.folder for run in plan.runs}
         page = write(
             planned,

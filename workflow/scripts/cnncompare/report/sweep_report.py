@@ -66,11 +66,11 @@ def _variant_stats(study: Study, dataset: str, split: str, variant: str, setting
     lost = [(seed, status.get(seed, "missing")) for seed in planned if status.get(seed) != "completed"]
     return {"variant": variant, "settings": settings, "val": val, "test": test, "n": len(done),
             "runs": len(group.runs), "planned": len(planned), "lost": lost, "eligible": bool(done) and not lost,
-            "val_wilson": _wilson_span(done),
+            "val_wilson": wilson_span(done),
             "cost": selection.cost(done, selection.objective(rule)) if rule else None}
 
 
-def _wilson_span(runs: list[dict]) -> tuple[float, float] | None:
+def wilson_span(runs: list[dict]) -> tuple[float, float] | None:
     """The lowest low and highest high of each run's 95% Wilson interval of validation accuracy
     (scipy.stats.binomtest on val_acc x val_size images); None without the sizes."""
     lows, highs = [], []

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnncompare.track.record import run_params
+from cnncompare.track.record import final_metrics, run_params
 
 # history.csv column -> TensorBoard tag.
 SCALARS = {
@@ -47,6 +47,11 @@ class LiveCurves:
 
     def start(self, run: dict, settings: dict) -> None:
         self._params = run_params(run, settings)
+
+    def tag(self, tags: dict) -> None:
+        """Params beyond the run's settings, written with them at finish: a halved
+        sweep's pruned run gets halving.pruned and halving.last_rung (tag_pruned)."""
+        self._params.update(tags)
 
     def _open(self, purge_step: int | None) -> None:
         # Imported here, not with the module: evaluation imports training too, and
@@ -86,3 +91,14 @@ class LiveCurves:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def tag_pruned(folder, run: dict, settings: dict, history: list[dict], tags: dict) -> None:
+    """Close a pruned run of a halved sweep in TensorBoard: its params with `tags`
+    as hparams, and its final metrics at the epoch it stopped (the rung jobs that
+    trained it wrote its curves, and could not know it would stop there)."""
+    rows = [{key: float(value) for key, value in row.items()} for row in history]
+    curves = LiveCurves(folder)
+    curves.start(run, settings)
+    curves.tag(tags)
+    curves.finish(final_metrics(rows))

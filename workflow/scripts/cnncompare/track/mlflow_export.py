@@ -159,7 +159,8 @@ def _log_run(client: MlflowClient, experiment_id: str, record: RunRecord, files_
     for start in range(0, len(points), METRIC_BATCH):
         client.log_batch(run_id, metrics=points[start:start + METRIC_BATCH])
     for name in ("history.csv", "confusion.csv"):
-        client.log_artifact(run_id, str(record.folder / name))
+        if name in record.files:  # a pruned run of a halved sweep has no confusion.csv
+            client.log_artifact(run_id, str(record.folder / name))
     return run_id
 
 
@@ -231,7 +232,8 @@ class MlflowExporter:
 
 
 def export_runs(run_dirs, report: str | os.PathLike, tracking_uri: str, experiment: str,
-                artifact_location: str | None = None, results_dir: str | os.PathLike = ".") -> dict:
+                artifact_location: str | None = None, results_dir: str | os.PathLike = ".",
+                pruned: list[RunRecord] = ()) -> dict:
     """Put every run of `run_dirs` into `experiment` of the store at
     `tracking_uri`, as the study `experiment`, and tag stale the study's runs
     that are not among them; returns the manifest: the store, the experiment,
@@ -244,8 +246,8 @@ def export_runs(run_dirs, report: str | os.PathLike, tracking_uri: str, experime
         mlflow_store.repoint_artifacts(tracking_uri)
         exporter = MlflowExporter(tracking_uri, experiment, report, artifact_location, results_dir)
         exported = {}
-        for run_dir in run_dirs:
-            record = read_record(run_dir)
+        # `pruned`: the pruned runs of halved sweeps (record.read_pruned_records), tagged so.
+        for record in [*map(read_record, run_dirs), *pruned]:
             exported[record.label] = exporter.export(record)
         stale = exporter.mark_stale(set(exported))
     return {"tracking_uri": tracking_uri, "experiment": experiment, "experiment_id": exporter.experiment_id,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnncompare.columns import HISTORY_COLUMNS, RUN_KEYS
@@ -70,11 +70,15 @@ def final_metrics(history: list[dict]) -> dict:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A finished run as its files hold it: metrics.json and history.csv (values as read)."""
+    """A finished run as its files hold it: metrics.json and history.csv (values as read);
+    or a pruned run of a halved sweep (read_pruned_records): its last rung's train.json
+    and history.csv, with its halving tags."""
 
     folder: Path
     metrics: dict
     history: list[dict]
+    files: tuple[str, ...] = RUN_FILES  # the run's files in its folder, which its digest reads
+    tags: dict = field(default_factory=dict)  # texts beyond metrics.json's (halving.pruned, ...)
 
     @property
     def label(self) -> str:
@@ -86,7 +90,7 @@ class RunRecord:
 
     def files_digest(self) -> str:
         """SHA-256 of the run's files: it changes when the run is trained or evaluated again."""
-        return files_digest(self.folder / name for name in RUN_FILES)
+        return files_digest(self.folder / name for name in self.files)
 
     def curves(self) -> dict[str, list[tuple[int, float]]]:
         """{history column: [(epoch, value), ...]}, blank values left out."""
@@ -118,12 +122,35 @@ class RunRecord:
         texts = {key: str(self.metrics[key]) for key in RUN_KEYS}
         texts.update((key, as_text(value)) for key, value in self._other_leaves()
                      if not _is_number(value) and value is not None)
+        texts.update(self.tags)
         return texts
 
 
 def read_record(run_dir) -> RunRecord:
     run_dir = Path(run_dir)
     return RunRecord(run_dir, read_json(run_dir / "metrics.json"), read_csv(run_dir / "history.csv"))
+
+
+def pruned_tags(entry: dict) -> dict[str, str]:
+    """What every tracker tags a pruned run of a halved sweep with: halving.json's entry
+    of its variant (cnncompare.report.rungs) as texts."""
+    return {"halving.pruned": "true", "halving.last_rung": str(entry["last_rung"]),
+            "halving.stopped_epoch": str(entry["stopped_epoch"])}
+
+
+def read_pruned_records(halving_file) -> list[RunRecord]:
+    """Every pruned run of sweeps/halving.json: its last rung's folder (train.json in
+    place of metrics.json) and history.csv, tagged pruned with its last rung."""
+    records = []
+    for group in read_json(halving_file)["groups"]:
+        for entry in group["variants"].values():
+            if not entry["pruned"]:
+                continue
+            for history in entry["history"].values():
+                folder = Path(history).parent
+                records.append(RunRecord(folder, read_json(folder / "train.json"), read_csv(history),
+                                         files=("train.json", "history.csv"), tags=pruned_tags(entry)))
+    return records
 
 
 def files_digest(paths) -> str:

@@ -144,13 +144,14 @@ class WandbExporter:
             run.finish()
 
 
-def export_runs(run_dirs, directory, project: str) -> dict:
-    """Every run of `run_dirs` as an offline W&B run; returns the manifest."""
+def export_runs(run_dirs, directory, project: str, pruned: list[RunRecord] = ()) -> dict:
+    """Every run of `run_dirs` as an offline W&B run, and the pruned runs of halved
+    sweeps (`pruned`: record.read_pruned_records, their halving tags in the summary);
+    returns the manifest."""
     exporter = WandbExporter(directory, project)
     exported = {}
     try:
-        for run_dir in run_dirs:
-            record = read_record(run_dir)
+        for record in [*map(read_record, run_dirs), *pruned]:
             exported[record.label] = exporter.export(record)
     finally:
         exporter.close()

@@ -255,8 +255,10 @@ class FitResult:
 
 def fit(model, data: RunData, block: dict, seed: int, device: torch.device, label: str = "",
         checkpoint_path=None, fingerprint: str = "", perf: Performance = FP32,
-        gpu_missing: bool = False, live: LiveLogger | None = None) -> FitResult:
-    """Train for block['epochs'] epochs, validating after each.
+        gpu_missing: bool = False, live: LiveLogger | None = None, stop_epoch: int | None = None) -> FitResult:
+    """Train for block['epochs'] epochs, validating after each; with a stop_epoch
+    (a rung of a halved sweep), only up to that epoch, the schedule still set for
+    block['epochs'], so the history is a prefix of the full run's.
 
     Stops early, with status 'diverged', at the first epoch whose training loss
     is not finite. Keeps the weights of the best validation accuracy (or the
@@ -296,8 +298,9 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
         log.info("%sresuming after epoch %d from %s", label, saved["epoch"], checkpoint_path)
     history = progress["history"]
     epochs = block["epochs"]
+    last = epochs if stop_epoch is None else min(stop_epoch, epochs)
     clock = Stopwatch(device)
-    for epoch in range(first_epoch, epochs + 1):
+    for epoch in range(first_epoch, last + 1):
         clock.start()
         train_loss, train_acc, seen, lr = train_one_epoch(
             model, train_x, train_y, optimizer, scheduler, loss_fn, block, generator, perf, forward
@@ -341,6 +344,8 @@ def fit(model, data: RunData, block: dict, seed: int, device: torch.device, labe
                 scheduler=scheduler, generator=generator, progress=progress,
             )
 
+    if len(history) > last:  # resumed from a checkpoint past this rung (its rung ran again)
+        history = history[:last]
     best_state, best_epoch = progress["best_state"], progress["best_epoch"]
     if block["keep_weights"] == "last" or best_state is None:
         tested_state = cpu_copy(model)
@@ -395,8 +400,13 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
               threads: int, model_path, history_path, info_path, weights_path=None,
               weights_label: str | None = None, checkpoint_path=None, checkpoint_root=None,
               performance: dict | None = None, gpus_requested: int = 0, runs_per_gpu: int | None = None,
-              tensorboard_dir=None) -> dict:
+              tensorboard_dir=None, rung: dict | None = None) -> dict:
     """Train one run and write model.pt, history.csv and train.json.
+
+    With a `rung` ({"rung": k, "epochs": E}, a rung of a halved sweep short of
+    its last), train only up to epoch E, write history.csv and train.json (no
+    model.pt: model_path None) and keep the checkpoint, which the next rung
+    resumes from if the run goes on (cnncompare.plan.halving).
 
     With a tensorboard_dir, every epoch's losses, accuracies and learning rate
     are also written there as TensorBoard event files as it ends, and the
@@ -459,8 +469,10 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
             fingerprint=checkpoint.fingerprint({**block, "performance": performance}, seed, inputs)
             if checkpoint_path else "",
             perf=perf, gpu_missing=gpu_missing, live=live,
+            stop_epoch=rung["epochs"] if rung else None,
         )
-        final = final_metrics(result.history)
+        # A rung's run is not finished: its loggers close without final metrics.
+        final = None if rung else final_metrics(result.history)
     except Terminated as stop:
         name = signal.Signals(stop.code - 128).name
         log.warning("%s%s: stopping; the next start resumes from %s", label, name, checkpoint_path)
@@ -468,7 +480,8 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
     finally:
         live.finish(final)
 
-    checkpoint.save_torch(result.tested_state, model_path)
+    if model_path is not None:
+        checkpoint.save_torch(result.tested_state, model_path)
     write_csv(history_path, result.history, HISTORY_COLUMNS)
     info = {
         **run,
@@ -484,7 +497,7 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "images_per_second": round(result.images_per_second, 1),
         "peak_rss_mb": costs.peak_rss_mb(),
         "peak_gpu_mem_mb": costs.peak_gpu_mem_mb(device),
-        "checkpoint_bytes": os.path.getsize(model_path),
+        "checkpoint_bytes": os.path.getsize(model_path) if model_path is not None else None,
         "params_total": params_total,
         "params_trainable": params_trainable,
         "params_frozen": params_total - params_trainable,
@@ -509,7 +522,9 @@ def train_run(*, data_dir, split_path, block: dict, run: dict, seed: int, device
         "versions": costs.versions(),
         "config": copy.deepcopy(block),
     }
+    if rung:
+        info["rung"] = rung
     write_json(info_path, info)
-    if checkpoint_path:
+    if checkpoint_path and not rung:
         checkpoint.remove(checkpoint_path, up_to=checkpoint_root)
     return info
