@@ -29,7 +29,7 @@ try:
         workflow=snakemake.params.workflow,
         banner=snakemake.params.banner,
         # sweeps/halving.json, an input when the plan halves a sweep (none otherwise).
-        halving=getattr(snakemake.input, "halving", None),
+        halving=next(iter(snakemake.input.halving), None),
     )
 except ReportDataError as error:
     logging.getLogger("render_report").critical(
