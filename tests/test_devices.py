@@ -257,7 +257,7 @@ def gpu_run(tmp_path, cifar_archive, results: str, device: str, gpu: int, epochs
     config = tiny_config(
         tmp_path, cifar_archive, results_dir=str(tmp_path / results), device=device,
         compare={"datasets": ["cifar10"], "splits": ["three"], "models": ["custom_cnn"], "seeds": [0]},
-        resources={"train_model": {"threads": 2, "gpu": gpu}, "evaluate_model": {"threads": 2, "gpu": gpu}},
+        resources={"train_model": {"threads": 1, "gpu": gpu}, "evaluate_model": {"threads": 1, "gpu": gpu}},
     )
     config["models"]["custom_cnn"]["epochs"] = epochs
     proc = snakemake(tmp_path, write_config(tmp_path / f"{results}.yaml", config), check=False)

@@ -27,8 +27,11 @@ from conftest import SNAKEMAKE, planned_jobs, snakemake, write_config
 pytestmark = pytest.mark.workflow
 
 # Each rule's job is killed this long after it starts at most (seconds): about its length here.
-LONGEST = {"train_model": 8.0, "evaluate_model": 4.0, "aggregate_results": 2.0, "render_report": 4.0,
+LONGEST = {"train_model": 8.0, "evaluate_model": 4.0, "aggregate_results": 2.0, "render_report": 2.5,
            "mlflow": 4.0}
+# Tries per rule: a moment past the job's end kills nothing, and a short job (the report, 1 to 2 s
+# on a quiet machine) is missed often enough that 4 tries left one rule unkilled now and then.
+ATTEMPTS = 8
 # Columns of summary.csv that measure time or the machine, not the result.
 MEASURED = ("seconds", "per_second", "peak_", "max_rss", "_ms", "started", "busy", "threads", "device")
 
@@ -110,7 +113,7 @@ def test_kills_at_random_moments_lose_nothing(finished, tmp_path):
     kills = {rule: 0 for rule in LONGEST}
     for rule in LONGEST:
         target = ["mlflow"] if rule == "mlflow" else []
-        for attempt in range(4):
+        for attempt in range(ATTEMPTS):
             # Once the rule has run, it is forced again (-R), as the README advises for the tables.
             forced = ["-R", rule] if attempt else []
             if _kill_in(rule, work, configfile, rng, *target, *forced):
