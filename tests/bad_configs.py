@@ -104,7 +104,7 @@ BAD_CONFIGS = {
     "batch-normalised head with batch size 1": (
         _only_model(arch="resnet18", batch_size=1, head={"hidden": [64], "norm": True}),
         ["models.m.batch_size: 1 with head.norm: true", "use batch_size 2 or more, or head.norm: false"]),
-    "a job of terabytes": (_model(batch_size=5_000_000),
+    "a job of terabytes": (_model(batch_size=5_000_000, image_size=32),  # the estimate below is at 32 px
                            ["max_job_mem_gb: a train_model job of models.custom_cnn on datasets.cifar10 is "
                             "estimated at 19,535 GB", "batch_size: 5000000", "over max_job_mem_gb (1,024)"]),
     "mem_mb above max_job_mem_gb": (
