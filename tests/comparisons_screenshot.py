@@ -12,10 +12,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "workflow" / "scripts")]
 import chromium  # noqa: E402
 import synthetic_runs  # noqa: E402
-from cnncompare.report.aggregate import aggregate  # noqa: E402
-from cnncompare.report.render import render_files  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 # (accuracy, seconds per epoch, trainable parameters): custom_cnn and vgg16_finetune within noise.
 MODELS = {"custom_cnn": (0.94, 2.0, 307_946), "vgg16": (0.62, 1.6, 137_738),
           "vgg16_finetune": (0.935, 2.4, 1_873_226), "resnet50": (0.80, 6.5, 26_136_138)}
@@ -23,16 +20,7 @@ MODELS = {"custom_cnn": (0.94, 2.0, 307_946), "vgg16": (0.62, 1.6, 137_738),
 
 def render(out: Path) -> Path:
     synthetic_runs.write_grid(out, 1, models=MODELS)
-    runs = sorted(p.parent for p in out.glob("runs/*/*/*/*/metrics.json"))
-    files = {name: [r / name for r in runs] for name in ("metrics.json", "history.csv", "confusion.csv",
-                                                          "misclassified.npz", "predictions.csv")}
-    aggregate(files["metrics.json"], files["history.csv"], out / "summary.csv", out / "history.csv",
-              train_benchmarks=[r / "train.benchmark.tsv" for r in runs],
-              evaluate_benchmarks=[r / "evaluate.benchmark.tsv" for r in runs])
-    render_files(out / "summary.csv", out / "history.csv", REPO / "report" / "report.html.j2", out / "report.html",
-                 metrics=files["metrics.json"], confusion=files["confusion.csv"],
-                 misclassified=files["misclassified.npz"], predictions=files["predictions.csv"])
-    return out / "report.html"
+    return synthetic_runs.render_written(out / "runs", out)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,8 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "workflow" / "scripts")]
 import chromium  # noqa: E402
 import halving_files  # noqa: E402
-from cnncompare.report.aggregate import aggregate  # noqa: E402
-from cnncompare.report.render import render_files  # noqa: E402
+import synthetic_runs  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SELECT = {"prefer": "train_time", "within": 1.0}
 
 
@@ -28,19 +26,9 @@ def render(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     os.chdir(out)  # halving.json's paths are relative to the folder Snakemake runs in
     written = halving_files.write(out)
-    runs = sorted(p.parent for p in out.glob("results/runs/*/*/*/*/metrics.json"))
-    files = {name: [r / name for r in runs] for name in ("metrics.json", "history.csv", "confusion.csv",
-                                                          "misclassified.npz", "predictions.csv")}
-    aggregate(files["metrics.json"], files["history.csv"], out / "summary.csv", out / "history.csv",
-              train_benchmarks=[r / "train.benchmark.tsv" for r in runs],
-              evaluate_benchmarks=[r / "evaluate.benchmark.tsv" for r in runs])
     models = {name: {**texts, "sweep": {**texts["sweep"], "select": SELECT}}
               for name, texts in halving_files.models().items()}
-    render_files(out / "summary.csv", out / "history.csv", REPO / "report" / "report.html.j2", out / "report.html",
-                 metrics=files["metrics.json"], confusion=files["confusion.csv"],
-                 misclassified=files["misclassified.npz"], predictions=files["predictions.csv"], models=models,
-                 halving=written["halving"])
-    return out / "report.html"
+    return synthetic_runs.render_written(out / "results" / "runs", out, models=models, halving=written["halving"])
 
 
 if __name__ == "__main__":

@@ -156,3 +156,23 @@ def write_grid(results: Path, seeds: int, dataset: str = "digits", splits=("two"
                                        epoch_seconds=seconds, params=params, epochs=epochs,
                                        block=model_block(epochs=epochs)))
     return found
+
+
+def render_written(runs_root: Path, out: Path, **render) -> Path:
+    """The report of every run written under runs_root ({dataset}/{split}/{model}/seed{n}/), made by
+    the real aggregate and render steps with the inputs the rules give them: out/report.html.
+    `render`: render_files's other arguments (models, halving, ...)."""
+    from cnncompare.report.aggregate import aggregate
+    from cnncompare.report.render import render_files
+
+    runs = sorted(p.parent for p in runs_root.glob("*/*/*/*/metrics.json"))
+    files = {name: [r / name for r in runs] for name in ("metrics.json", "history.csv", "confusion.csv",
+                                                          "misclassified.npz", "predictions.csv")}
+    aggregate(files["metrics.json"], files["history.csv"], out / "summary.csv", out / "history.csv",
+              train_benchmarks=[r / "train.benchmark.tsv" for r in runs],
+              evaluate_benchmarks=[r / "evaluate.benchmark.tsv" for r in runs])
+    template = Path(__file__).resolve().parents[1] / "report" / "report.html.j2"
+    render_files(out / "summary.csv", out / "history.csv", template, out / "report.html",
+                 metrics=files["metrics.json"], confusion=files["confusion.csv"],
+                 misclassified=files["misclassified.npz"], predictions=files["predictions.csv"], **render)
+    return out / "report.html"

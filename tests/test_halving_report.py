@@ -14,10 +14,8 @@ import statistics
 import pytest
 
 import halving_files
-from conftest import REPO
-from cnncompare.report.aggregate import aggregate
+import synthetic_runs
 from cnncompare.report.halving import PRUNED, read_halving
-from cnncompare.report.render import render_files
 from cnncompare.report.report_data import ReportDataError
 
 
@@ -26,15 +24,9 @@ def _render(base, monkeypatch, models=None, **write) -> tuple[str, dict]:
     Snakemake runs in)."""
     monkeypatch.chdir(base)
     written = halving_files.write(base, **write)
-    runs = sorted(p.parent for p in base.glob("results/runs/*/*/*/*/metrics.json"))
-    aggregate([r / "metrics.json" for r in runs], [r / "history.csv" for r in runs], base / "summary.csv",
-              base / "history.csv", train_benchmarks=[r / "train.benchmark.tsv" for r in runs],
-              evaluate_benchmarks=[r / "evaluate.benchmark.tsv" for r in runs])
-    render_files(base / "summary.csv", base / "history.csv", REPO / "report/report.html.j2", base / "report.html",
-                 metrics=[r / "metrics.json" for r in runs], confusion=[r / "confusion.csv" for r in runs],
-                 misclassified=[r / "misclassified.npz" for r in runs], models=models or halving_files.models(),
-                 halving=written["halving"])
-    return (base / "report.html").read_text(), written
+    page = synthetic_runs.render_written(base / "results" / "runs", base, models=models or halving_files.models(),
+                                         halving=written["halving"])
+    return page.read_text(), written
 
 
 def _cells(row_html: str) -> list[str]:
@@ -125,12 +117,6 @@ def test_a_broken_halving_json_is_an_error_naming_the_key_or_file(tmp_path, monk
 def test_a_sweep_without_halving_shows_no_rungs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     halving_files.write(tmp_path)
-    runs = sorted(p.parent for p in tmp_path.glob("results/runs/*/*/*/*/metrics.json"))
-    aggregate([r / "metrics.json" for r in runs], [r / "history.csv" for r in runs], tmp_path / "summary.csv",
-              tmp_path / "history.csv")
-    render_files(tmp_path / "summary.csv", tmp_path / "history.csv", REPO / "report/report.html.j2",
-                 tmp_path / "report.html", metrics=[r / "metrics.json" for r in runs],
-                 confusion=[r / "confusion.csv" for r in runs], misclassified=[r / "misclassified.npz" for r in runs],
-                 models=halving_files.models())
-    html = (tmp_path / "report.html").read_text()
+    html = synthetic_runs.render_written(tmp_path / "results" / "runs", tmp_path,
+                                         models=halving_files.models()).read_text()
     assert '<section id="sweeps">' in html and 'class="halving"' not in html and "Successive halving" not in html
