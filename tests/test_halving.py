@@ -237,6 +237,7 @@ def _tiny(workdir: Path, results: str) -> dict:
     """config.yaml with .test/halving.yaml over it, in the test's folders."""
     config = _merged(STUDY, TINY)
     config.update(results_dir=str(workdir / results), data_dir=str(workdir / "data"))
+    config["inference_timing"] = {"throughput_seconds": 0.1}  # as conftest's tiny config: timing is not tested here
     return config
 
 

@@ -69,7 +69,18 @@ def test_throughput_and_latency_are_measured_positive_and_finite():
     assert measured["batch_size"] == 64 and measured["throughput_passes"] >= 1
     # The timed passes fill the budget: their time, passes * batch / rate, reaches it.
     assert measured["throughput_passes"] * 64 / found["inference_images_per_second"] >= 0.2 * 0.99
+    assert measured["throughput_seconds"] == 0.2
     assert model.training
+
+
+def test_the_throughput_budget_not_given_is_the_schemas_default():
+    """A caller that leaves the budget out (a user's script, the bench) times what the workflow's
+    default inference_timing.throughput_seconds times."""
+    from cnncompare.plan.defaults import schema_default
+
+    model = build_model(model_block(image_size=8), 10)
+    found = inference_cost.measure(model, torch.zeros((2, 8, 8, 3), dtype=torch.uint8), 8, batch_size=2)
+    assert found["inference_measured"]["throughput_seconds"] == schema_default("inference_timing", "throughput_seconds") == 1.0
 
 
 def test_images_at_the_data_sets_size_are_resized_and_counted_at_image_size():

@@ -101,6 +101,8 @@ def test_summary_holds_every_setting_and_the_inference_cost(finished):
     # It claimed every core of the local run, so no training job ran beside it.
     assert shared["inference_measured"]["alone"] is True
     assert shared["inference_measured"]["cores_claimed"] == 2  # conftest.snakemake's --cores
+    # The config's inference_timing reached the timing (conftest's tiny config: 0.1 s, not the default 1 s).
+    assert shared["inference_measured"]["throughput_seconds"] == 0.1
 
 
 def test_metrics_json_holds_the_contract_keys(finished):

@@ -61,6 +61,7 @@ rule measure_inference:
         device=CFG["device"],
         performance=PERFORMANCE,
         threads=job_resource("evaluate_model", "threads"),
+        timing=CFG["inference_timing"],
     script:
         "../scripts/measure_inference.py"
 

@@ -19,4 +19,5 @@ measure_network(
     cores_claimed=snakemake.threads,
     alone=bool(snakemake.resources["alone"]),
     runs_per_gpu=int(snakemake.resources["runs_per_gpu"]),
+    throughput_seconds=snakemake.params.timing["throughput_seconds"],
 )

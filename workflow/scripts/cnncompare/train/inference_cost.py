@@ -11,8 +11,9 @@ precision and memory format, from the uint8 NHWC images the data set holds
   batch norm, activations and pooling are not counted. Counted on one image
   of image_size px, so they do not depend on the data set's own size.
 - Throughput: one pass to warm up (first-call allocations and kernel choices),
-  then passes of a full batch until THROUGHPUT_BUDGET_S has passed (at least
-  one), so a run's evaluation grows by about a second on a GPU and by two
+  then passes of a full batch until the config's
+  inference_timing.throughput_seconds (1 s by default) have passed (at least
+  one pass), so the measurement takes about that long on a GPU and two
   batches on a slow CPU.
 - Latency: the median of LATENCY_PASSES single-image passes after
   LATENCY_WARMUP passes; the median, since one pass may meet a busy moment.
@@ -42,7 +43,6 @@ from cnncompare.train.devices import Performance, synchronize
 
 log = logging.getLogger(__name__)
 
-THROUGHPUT_BUDGET_S = 1.0
 LATENCY_WARMUP = 3
 LATENCY_PASSES = 20
 
@@ -77,9 +77,15 @@ def _timed(forward, x: torch.Tensor, perf: Performance) -> float:
 
 
 def measure(model: nn.Module, images_u8: torch.Tensor, image_size: int, batch_size: int,
-            perf: Performance | None = None, forward=None, budget_s: float = THROUGHPUT_BUDGET_S) -> dict:
+            perf: Performance | None = None, forward=None, budget_s: float | None = None) -> dict:
     """The three figures of `model` on the device of `images_u8` (uint8 NHWC, at
-    the data set's size; any number of them), for metrics.json."""
+    the data set's size; any number of them), for metrics.json. `budget_s`: the
+    seconds of full-batch passes timed (inference_timing.throughput_seconds;
+    the schema's default when not given)."""
+    if budget_s is None:
+        from cnncompare.plan.defaults import schema_default
+
+        budget_s = schema_default("inference_timing", "throughput_seconds")
     device = images_u8.device
     perf = perf or Performance(bf16=False, channels_last=False, compile=False, deterministic=False)
     forward = forward or model
@@ -109,6 +115,7 @@ def measure(model: nn.Module, images_u8: torch.Tensor, image_size: int, batch_si
             "counted_at_px": image_size,
             "batch_size": batch_size,
             "throughput_passes": passes,
+            "throughput_seconds": budget_s,
             "latency_passes": LATENCY_PASSES,
             "latency_warmup": LATENCY_WARMUP,
             "how": "torch.utils.flop_counter (2 FLOPs per multiply-add); eval mode, no gradients, "
@@ -127,7 +134,7 @@ MEASURED_BY = ("rule measure_inference, once per network (the model settings tha
 
 def measure_network(*, data_dir, block: dict, device_setting: str, threads: int, output_path,
                     performance: dict | None = None, cores_claimed: int = 1, alone: bool = False,
-                    runs_per_gpu: int | None = None) -> dict:
+                    runs_per_gpu: int | None = None, throughput_seconds: float | None = None) -> dict:
     """Rule measure_inference: the network of `block` on the data set in
     data_dir (its classes, and test images at their prepared size), timed as
     evaluation runs it, written to output_path for every run of it to share.
@@ -135,7 +142,8 @@ def measure_network(*, data_dir, block: dict, device_setting: str, threads: int,
     `threads` is the evaluation's thread count (the figures are the evaluation's);
     `cores_claimed` what the job claimed of the scheduler, and `alone` whether
     that was every core of a local run, so no other job of the workflow ran
-    beside the timing. The load average before and after is kept, for a machine
+    beside the timing; `throughput_seconds` how long full batches are timed
+    (inference_timing.throughput_seconds). The load average before and after is kept, for a machine
     that other users share."""
     import dataclasses
 
@@ -156,7 +164,7 @@ def measure_network(*, data_dir, block: dict, device_setting: str, threads: int,
     model = build_model(block, len(classes)).to(device)  # as evaluation builds it, before loading weights
     perf.prepare(model)
     load_before = os.getloadavg()[0]
-    cost = measure(model, batch, block["image_size"], block["eval_batch_size"], perf)
+    cost = measure(model, batch, block["image_size"], block["eval_batch_size"], perf, budget_s=throughput_seconds)
     cost["inference_measured"].update({
         "by": MEASURED_BY,
         "device": costs.device_name(device),
