@@ -302,6 +302,7 @@ def finished_demo(tmp_path_factory) -> Path:
         demo["models"][model].update(settings)
     demo["compare"]["models"] = list(DEMO_CUT)
     demo["compare"]["splits"] = DEMO_SPLITS
+    demo["inference_timing"] = {"throughput_seconds": 0.1}  # as the tiny config: the timing is not tested here
     (root / ".test/demo.yaml").write_text(yaml.safe_dump(demo, sort_keys=False))
     # make demo's command, less the venv it builds.
     proc = subprocess.run([".venv/bin/snakemake", "--configfile", ".test/demo.yaml", "--cores", "2",
