@@ -68,8 +68,8 @@ SHARED_RUN_FIXTURES = ("finished", "finished_demo", "evaluated_run")
 # leave the other worker idle at the end. Measured with --durations=0 (docs/tests.md).
 LONGEST_FIRST = (
     "test_slurm.py", "finished", "finished_demo", "test_halving.py", "test_gpu_sharing.py", "test_resume.py",
-    "test_devices.py", "test_sweeps.py", "test_lost_files.py", "test_mlflow_team.py", "test_mlflow.py",
-    "test_module.py",
+    "test_devices.py", "test_workflow_datasets.py", "test_sweeps.py", "test_lost_files.py",
+    "test_mlflow_team.py", "test_mlflow.py", "test_module.py",
 )
 
 

@@ -52,3 +52,20 @@ def test_an_unmarked_test_still_starts_other_programs():
 def test_a_workflow_test_starts_snakemake():
     proc = subprocess.run([SNAKEMAKE, "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip()
+
+
+def test_no_test_file_defines_a_fixture_named_like_a_shared_run():
+    """work_units groups a file with the users of a shared run (conftest.SHARED_RUN_FIXTURES) when
+    its tests take a parameter of that name: a module fixture of the same name would put the file
+    on their worker for nothing, where its own run makes that worker's queue the longest."""
+    import re
+    from pathlib import Path
+
+    from conftest import LONGEST_FIRST, SHARED_RUN_FIXTURES, work_units
+
+    tests = Path(__file__).parent
+    for path in sorted(tests.glob("test_*.py")):
+        for name in SHARED_RUN_FIXTURES:
+            assert not re.search(rf"^def {name}\(", path.read_text(), re.M), f"{path.name} defines {name}"
+    units = set(work_units(tests).values())
+    assert all(unit in units for unit in LONGEST_FIRST), set(LONGEST_FIRST) - units

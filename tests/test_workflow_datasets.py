@@ -35,7 +35,10 @@ def several_datasets_config(workdir: Path, cifar_archive: dict, mnist: dict, pho
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, cifar_archive):
+def several(tmp_path_factory, cifar_archive):
+    """MNIST (from a file:// mirror of its four files) and an image folder, one epoch on both
+    splits, trained once for this module. (Not named `finished`: a file whose tests take that name
+    is grouped with the session fixture's users and run on their worker, tests/conftest.py.)"""
     workdir = tmp_path_factory.mktemp("several")
     mnist = fw.write_idx_set(workdir / "mirror" / "mnist", n_train=300, n_test=100)
     fw.write_image_folder(workdir / "photos", per_class=20)
@@ -50,17 +53,17 @@ def finished(tmp_path_factory, cifar_archive):
     }
 
 
-def _plan(finished: dict, config: dict, name: str) -> dict[str, int]:
-    proc = snakemake(finished["workdir"], write_config(finished["workdir"] / name, config), "--dry-run")
+def _plan(several: dict, config: dict, name: str) -> dict[str, int]:
+    proc = snakemake(several["workdir"], write_config(several["workdir"] / name, config), "--dry-run")
     return planned_jobs(proc.stdout + proc.stderr)
 
 
-def test_every_data_set_is_downloaded_file_by_file_and_prepared(finished):
-    data = Path(finished["config"]["data_dir"])
-    assert finished["jobs"]["download_dataset"] == 4  # MNIST's four files, one job each
-    assert finished["jobs"]["prepare_dataset"] == 2
-    assert finished["jobs"]["make_split"] == 4
-    assert finished["jobs"]["train_model"] == 4
+def test_every_data_set_is_downloaded_file_by_file_and_prepared(several):
+    data = Path(several["config"]["data_dir"])
+    assert several["jobs"]["download_dataset"] == 4  # MNIST's four files, one job each
+    assert several["jobs"]["prepare_dataset"] == 2
+    assert several["jobs"]["make_split"] == 4
+    assert several["jobs"]["train_model"] == 4
     assert sorted(os.listdir(data / "downloads" / "mnist")) == sorted(fw.IDX_NAMES.values())
     assert not (data / "downloads" / "photos").exists()  # a local folder is read in place
     sizes = {}
@@ -74,11 +77,11 @@ def test_every_data_set_is_downloaded_file_by_file_and_prepared(finished):
     assert json.loads((data / "photos" / "classes.json").read_text()) == fw.PHOTO_CLASSES
     # The MNIST images are the written ones, centred on black.
     with np.load(data / "mnist" / "test.npz") as test:
-        np.testing.assert_array_equal(test["images"][:, 2:30, 2:30, 1], finished["mnist"]["test"][0])
+        np.testing.assert_array_equal(test["images"][:, 2:30, 2:30, 1], several["mnist"]["test"][0])
 
 
-def test_summary_has_a_row_per_data_set_and_split(finished):
-    results = Path(finished["config"]["results_dir"])
+def test_summary_has_a_row_per_data_set_and_split(several):
+    results = Path(several["config"]["results_dir"])
     with open(results / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert sorted((r["dataset"], r["split"]) for r in rows) == sorted((d, s) for d in DATASETS for s in SPLITS)
@@ -96,13 +99,13 @@ def test_summary_has_a_row_per_data_set_and_split(finished):
             assert f"{name}/{split}/custom_cnn/seed0" in html
 
 
-def test_adding_an_image_prepares_only_that_folder_again(finished):
-    folder = finished["workdir"] / "photos" / "owl"
+def test_adding_an_image_prepares_only_that_folder_again(several):
+    folder = several["workdir"] / "photos" / "owl"
     stamp = folder.stat()
     extra = folder / "img_extra.png"
     extra.write_bytes((folder / "img_000.png").read_bytes())
     try:
-        jobs = _plan(finished, finished["config"], "same.yaml")
+        jobs = _plan(several, several["config"], "same.yaml")
     finally:
         extra.unlink()
         os.utime(folder, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # as before, for the other tests
@@ -110,18 +113,18 @@ def test_adding_an_image_prepares_only_that_folder_again(finished):
     assert "download_dataset" not in jobs
 
 
-def test_changing_how_mnist_is_sized_prepares_only_mnist_again(finished):
-    config = yaml.safe_load(finished["configfile"].read_text())
+def test_changing_how_mnist_is_sized_prepares_only_mnist_again(several):
+    config = yaml.safe_load(several["configfile"].read_text())
     config["datasets"]["mnist"].update(image_size=28, fit="resize")
-    jobs = _plan(finished, config, "mnist28.yaml")
+    jobs = _plan(several, config, "mnist28.yaml")
     assert jobs == {"prepare_dataset": 1, "make_split": 2, "measure_inference": 1, "train_model": 2,
                     "evaluate_model": 2, "aggregate_results": 1, "render_report": 1, "all": 1}
 
 
-def test_a_mirror_with_the_same_md5s_re_runs_nothing(finished):
-    config = yaml.safe_load(finished["configfile"].read_text())
+def test_a_mirror_with_the_same_md5s_re_runs_nothing(several):
+    config = yaml.safe_load(several["configfile"].read_text())
     config["datasets"]["mnist"]["url"] = "https://mirror.example.org/mnist/"
-    assert _plan(finished, config, "mirror.yaml") == {}
+    assert _plan(several, config, "mirror.yaml") == {}
 
 
 def test_missing_image_folder_fails_before_any_job(tmp_path, cifar_archive):
