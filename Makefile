@@ -17,10 +17,17 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The tests submit to a real SLURM cluster too: they need the executor plugin
-# (requirements-cluster.txt), which a local run does without.
-$(BIN)/.cluster-installed: requirements-cluster.txt $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -r requirements-cluster.txt
+# The tests submit to a real SLURM cluster too (tests/test_slurm.py), from a venv of its own:
+# the executor plugin of requirements-cluster.txt, and this venv's packages, which a .pth file
+# names. Snakemake imports every installed executor plugin at each start, this one with pandas
+# (about half a second of CPU), so the other tests' hundreds of Snakemake starts run as a local
+# install does, without it. (On a login node the plugin goes into the venv: docs/cluster.md.)
+CLUSTER_VENV ?= $(VENV)-cluster
+PURELIB := import sysconfig; print(sysconfig.get_path("purelib"))
+$(CLUSTER_VENV)/.installed: requirements-cluster.txt $(BIN)/.installed
+	test -x $(CLUSTER_VENV)/bin/python || $(PYTHON) -m venv $(CLUSTER_VENV)
+	$(BIN)/python -c '$(PURELIB)' > "$$($(CLUSTER_VENV)/bin/python -c '$(PURELIB)')/cnncompare-venv.pth"
+	$(CLUSTER_VENV)/bin/python -m pip install --quiet -r requirements-cluster.txt
 	touch $@
 
 # MLflow (requirements-track.txt): `snakemake mlflow` and `mlflow ui`; the tests export to a store.
@@ -43,8 +50,8 @@ lint: $(BIN)/.installed
 	$(BIN)/snakefmt --check .
 
 # Everything: lint, snakefmt, the unit tests and the workflow tests (which start Snakemake).
-test: lint $(BIN)/.cluster-installed $(BIN)/.track-installed
-	$(PYTEST)
+test: lint $(CLUSTER_VENV)/.installed $(BIN)/.track-installed
+	CNNCOMPARE_CLUSTER_PYTHON=$(CLUSTER_VENV)/bin/python $(PYTEST)
 
 # The unit tests alone, without the slow ones: no Snakemake subprocess (tests/conftest.py fails a
 # test that starts one unless it is marked `workflow`); under 2 minutes on two cores.

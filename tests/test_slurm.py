@@ -1,18 +1,18 @@
 """The workflow submitted to a real SLURM cluster with --workflow-profile profiles/slurm.
 
-.ci/run starts a one-node cluster with two GPUs (.ci/slurm-up). Here, without
-one (or without the executor plugin of requirements-cluster.txt), the test is
-skipped; in CI (CI=true) either missing is a failure.
+.ci/run starts a one-node cluster with two GPUs (.ci/slurm-up); `make test` installs the executor
+plugin of requirements-cluster.txt into a venv of its own (.venv-cluster), which submits. Here,
+without either, the test is skipped; in CI (CI=true) either missing is a failure.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -22,11 +22,14 @@ import pytest
 import yaml
 
 from cnncompare.columns import INFERENCE_TIMING_KEYS
-from conftest import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
+from conftest import REPO, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
 
 # What the test's copy of profiles/slurm adds, as a user fills in the commented keys.
+# The Python that submits: the Makefile's venv of the SLURM executor plugin (.venv-cluster), which
+# also sees this venv's packages; the other tests' Snakemake starts do without the plugin.
+CLUSTER_PYTHON = os.environ.get("CNNCOMPARE_CLUSTER_PYTHON") or f"{sys.prefix}-cluster/bin/python"
 ACCOUNT = "cnncompare-ci"
 PARTITIONS = {"default": "cpu", "gpu": "gpu"}  # .ci/slurm-up's default partition is 'main'
 GPU_RULES = ("train_model", "evaluate_model")
@@ -41,13 +44,21 @@ def cluster_is_up() -> bool:
     return proc.returncode == 0 and bool({"idle", "mixed", "allocated"} & set(proc.stdout.split()))
 
 
+def plugin_is_installed() -> bool:
+    if not Path(CLUSTER_PYTHON).is_file():
+        return False
+    found = subprocess.run([CLUSTER_PYTHON, "-c", "import snakemake, snakemake_executor_plugin_slurm"],
+                           capture_output=True)
+    return found.returncode == 0
+
+
 @pytest.fixture(scope="module")
 def slurm():
     missing = None
     if not cluster_is_up():
         missing = "no SLURM cluster here (start one with sudo .ci/slurm-up)"
-    elif importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        missing = "no SLURM executor plugin (pip install -r requirements-cluster.txt)"
+    elif not plugin_is_installed():
+        missing = f"no SLURM executor plugin for {CLUSTER_PYTHON} (make {Path(CLUSTER_PYTHON).parents[1]}/.installed)"
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {missing}: .ci/run must provide both")
@@ -165,7 +176,7 @@ def test_slurm_profile_submits_every_job_with_its_settings_and_matches_a_local_r
     start = time.monotonic()
     # The README's command (no --resources: SLURM hands out the GPUs). No
     # slurmdbd here, so no sacct: ask squeue, and ask early.
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+    cmd = [CLUSTER_PYTHON, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(configfile), "--workflow-profile", str(profile), "--cores", "2",
            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
            "--seconds-between-status-checks", "1", "--latency-wait", "5"]
