@@ -214,7 +214,7 @@ def split_params(wildcards):
 
 
 def run_data(wildcards):
-    return PLAN.prepared_data(wildcards.dataset, wildcards.split)
+    return PLAN.run_data(wildcards.dataset, wildcards.split)
 
 
 def dataset_files(wildcards):
