@@ -6,7 +6,9 @@ command that restores them, and the README's ways to move data_dir keep the runs
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,44 @@ def test_a_deleted_run_file_is_told_with_the_command_that_makes_it_again(one_run
         assert again[key] == before[key], key  # the same weights, evaluated again on the CPU
     after = dry_run(one_run)
     assert "Nothing to be done" in after and "missing" not in after
+
+
+def test_a_changed_or_lost_prepared_file_is_found_though_runs_depend_on_the_record_alone(one_run):
+    """A run's jobs depend on the data set's prepared.json and their split (Plan.run_data),
+    make_split on every prepared file: a replaced file still trains the runs again (through the
+    split), a data set prepared again too, and a deleted file is told."""
+    data = Path(one_run["config"]["data_dir"]) / "cifar10"
+    names = ("train.npz", "classes.json", "prepared.json")
+    saved = {name: ((data / name).read_bytes(), (data / name).stat()) for name in names}
+    later = time.time() + 60
+    # The split, the network's inference figures and the run are made again. Snakemake
+    # compares the checksums it keeps of small inputs (classes.json, prepared.json): a
+    # touch alone changes nothing there, new content does; train.npz's time stamp does.
+    retrained = {"make_split": 1, "measure_inference": 1, "train_model": 1, "evaluate_model": 1,
+                 "aggregate_results": 1, "render_report": 1, "all": 1}
+
+    def restore(name):
+        content, stat = saved[name]
+        (data / name).write_bytes(content)
+        os.utime(data / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    # Before test_a_moved_data_dir_*, whose --touch leaves the runs' records on another data_dir.
+    assert "Nothing to be done" in dry_run(one_run)
+    try:
+        for name in names:
+            if name.endswith(".json"):
+                (data / name).write_bytes(saved[name][0] + b"\n")
+            os.utime(data / name, (later, later))
+            jobs = planned_jobs(dry_run(one_run))
+            restore(name)
+            assert jobs == retrained, (name, jobs)
+        assert "Nothing to be done" in dry_run(one_run)
+        (data / "classes.json").unlink()
+        output = dry_run(one_run)
+        assert "the prepared data of cifar10 is missing" in output and "classes.json" in output
+    finally:
+        for name in names:
+            restore(name)
 
 
 def test_a_moved_data_dir_is_told_and_a_symlink_or_touch_keeps_the_runs(one_run, tmp_path):

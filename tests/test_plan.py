@@ -142,6 +142,10 @@ def test_data_sets_folders_and_limits():
         "classes": plan.data_path(f"{dataset}/classes.json"), "prepared": plan.data_path(f"{dataset}/prepared.json"),
         "split": plan.data_path(f"{dataset}/splits/two.npz"),
     }
+    # A run's jobs depend on the record (written last) and their split, not on each prepared file.
+    assert plan.run_data(dataset, "two") == {
+        "prepared": plan.data_path(f"{dataset}/prepared.json"), "split": plan.data_path(f"{dataset}/splits/two.npz"),
+    }
     assert plan.max_runs == 50 and plan.runs_per_gpu == plan.config["performance"]["runs_per_gpu"]
     assert plan.max_planned_hours == plan.config["max_planned_hours"]
     assert plan.run_count.startswith(f"{len(plan.runs)} runs: ")

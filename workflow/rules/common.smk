@@ -161,11 +161,14 @@ wildcard_constraints:
 
 
 def run_files(name):
-    """`name` in the folder of every run trained to its full epochs. With a halved
-    sweep, which of its variants get there is known as its rungs run: an input
-    function then (finished_runs, workflow/rules/halving.smk)."""
+    """`name` in the folder of every run trained to its full epochs, as an input
+    function: Snakemake makes a file object of each path of a rule's list when it
+    reads the rule, at every start, for the track rules too that a plain run never
+    plans (3,000 paths each in a 1,000-run grid); a function's are made only for
+    a job. With a halved sweep, which of its variants get there is known as its
+    rungs run (finished_runs, workflow/rules/halving.smk)."""
     if not PLAN.halving:
-        return [run.file(name) for run in PLAN.runs]
+        return lambda wildcards: [run.file(name) for run in PLAN.runs]
     return lambda wildcards: [run.file(name) for run in finished_runs()]
 
 
@@ -214,7 +217,7 @@ def split_params(wildcards):
 
 
 def run_data(wildcards):
-    return PLAN.prepared_data(wildcards.dataset, wildcards.split)
+    return PLAN.run_data(wildcards.dataset, wildcards.split)
 
 
 def dataset_files(wildcards):

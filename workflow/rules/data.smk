@@ -50,10 +50,12 @@ rule prepare_dataset:
         "../scripts/prepare_dataset.py"
 
 
+# Every prepared file is an input, though the split reads only the arrays: the
+# runs depend on prepared.json and their split (Plan.run_data), so a lost or
+# replaced file of the data set is found here.
 rule make_split:
     input:
-        train=data_path("{dataset}/train.npz"),
-        test=data_path("{dataset}/test.npz"),
+        unpack(dataset_files),
     output:
         data_path("{dataset}/splits/{split}.npz"),
     log:

@@ -8,7 +8,7 @@ from cnncompare.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 evaluate_run(
-    data_dir=Path(snakemake.input.train).parent,
+    data_dir=Path(snakemake.input.prepared).parent,
     split_path=snakemake.input.split,
     block=snakemake.params.model,
     train_info_path=snakemake.input.info,

@@ -13,7 +13,7 @@ from cnncompare.train.training import train_run
 setup_logging(snakemake.log[0])
 w = snakemake.wildcards
 train_run(
-    data_dir=Path(snakemake.input.train).parent,
+    data_dir=Path(snakemake.input.prepared).parent,
     split_path=snakemake.input.split,
     block=snakemake.params.model,
     run={"dataset": w.dataset, "split": w.split, "model": w.model, "seed": int(w.seed)},

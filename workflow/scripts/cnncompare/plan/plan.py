@@ -224,7 +224,20 @@ class Plan:
 
     def prepared_data(self, dataset: str, split: str) -> dict[str, str]:
         """The prepared files of a data set and the split file a run of it reads."""
-        return {**self.dataset_files(dataset), "split": self.data_path(f"{dataset}/splits/{split}.npz")}
+        return {**self.dataset_files(dataset), "split": self.split_file(dataset, split)}
+
+    def split_file(self, dataset: str, split: str) -> str:
+        return self.data_path(f"{dataset}/splits/{split}.npz")
+
+    def run_data(self, dataset: str, split: str) -> dict[str, str]:
+        """What a run's jobs depend on: the data set's record (prepared.json, which
+        prepare_dataset writes last, atomically, after the arrays and classes.json)
+        standing for its prepared files, and the split file. make_split depends on
+        every prepared file, so a lost or replaced one still prepares the data set
+        again or makes the runs train again, through the split; the run's job checks
+        each file against the record when it reads it. One edge instead of four per
+        job: a 1,000-run grid's DAG has 6,000 edges fewer to build at every start."""
+        return {"prepared": self.dataset_files(dataset)["prepared"], "split": self.split_file(dataset, split)}
 
     def inference_cost(self, dataset: str, network: str, ext: str = "json") -> str:
         """What one network (Model.network) costs at inference on a data set (rule
