@@ -26,10 +26,10 @@ from conftest import REPO, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.workflow
 
-# What the test's copy of profiles/slurm adds, as a user fills in the commented keys.
 # The Python that submits: the Makefile's venv of the SLURM executor plugin (.venv-cluster), which
 # also sees this venv's packages; the other tests' Snakemake starts do without the plugin.
 CLUSTER_PYTHON = os.environ.get("CNNCOMPARE_CLUSTER_PYTHON") or f"{sys.prefix}-cluster/bin/python"
+# What the test's copy of profiles/slurm adds, as a user fills in the commented keys.
 ACCOUNT = "cnncompare-ci"
 PARTITIONS = {"default": "cpu", "gpu": "gpu"}  # .ci/slurm-up's default partition is 'main'
 GPU_RULES = ("train_model", "evaluate_model")
