@@ -244,12 +244,15 @@ def train_loop(block: dict, images: np.ndarray, labels: np.ndarray, device: torc
 # --- inference: evaluation's figures against a plain timing loop ---------------------------
 
 
-def inference(block: dict, device: torch.device, perf: Performance, budget_s: float = 1.0, repeats: int = 2) -> dict:
+def inference(block: dict, device: torch.device, perf: Performance, budget_s: float | None = None,
+              repeats: int = 2) -> dict:
     """What evaluate_model records of a model (cnncompare/train/inference_cost.py: GMACs,
     images/s at the evaluation batch size, single-image latency) beside a plain
     loop timing `model(x)` on a float batch made beforehand, as many passes.
     Each is measured `repeats` times, in turn, and the best kept (a busy moment
-    of the machine only ever slows a measurement down)."""
+    of the machine only ever slows a measurement down). `budget_s`: the seconds
+    of timed full batches, the workflow's inference_timing.throughput_seconds
+    (its schema default) unless given."""
     import statistics
     import time
 
